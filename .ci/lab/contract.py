@@ -1,0 +1,143 @@
+"""The parts of the shoplab contract (DESIGN §6 and §7) the lab checks are written against.
+
+Keep this in step with DESIGN.md: a metric or label added there and shown on a dashboard belongs here too.
+"""
+
+from __future__ import annotations
+
+# DESIGN §6: metric -> (type, labels besides the constant `service` label every process adds).
+# Counters are named with their exposed `_total` suffix; histograms by their base name.
+METRICS: dict[str, tuple[str, set[str]]] = {
+    "http_server_request_duration_seconds": ("histogram", {"method", "route", "status"}),
+    "shoplab_db_queries_per_request": ("histogram", {"route"}),
+    "shoplab_db_pool_connections": ("gauge", {"pool", "state"}),
+    "shoplab_db_pool_acquire_seconds": ("histogram", {"pool"}),
+    "shoplab_cache_requests_total": ("counter", {"cache", "result"}),
+    "shoplab_flag_value": ("gauge", {"flag"}),
+    "shoplab_outbox_pending": ("gauge", set()),
+    "shoplab_email_send_total": ("counter", {"result"}),
+    "shoplab_email_delivery_seconds": ("histogram", set()),
+    "shoplab_circuit_breaker_state": ("gauge", {"dependency"}),
+    "shoplab_rate_limited_total": ("counter", {"route"}),
+    "shoplab_analytics_events_total": ("counter", {"stage"}),
+    "shoplab_aggregator_lag_seconds": ("gauge", set()),
+    "shoplab_coalesced_requests_total": ("counter", {"route"}),
+}
+
+# Labels every series has: the process's constant label, plus what Prometheus adds per target.
+COMMON_LABELS = {"service", "instance", "job"}
+
+# Label values fixed by DESIGN §6 and the team's conventions; a dashboard matcher outside these is a typo.
+LABEL_VALUES: dict[str, set[str]] = {
+    "service": {"product", "auth", "analytics", "email-provider", "auth-relay", "email-worker",
+                "analytics-relay", "aggregator"},
+    "stage": {"ingested", "published", "aggregated"},
+    "state": {"in_use", "idle", "max"},
+    "pool": {"shared", "critical", "noncritical"},
+    "dependency": {"email-provider"},
+}
+# `result` means different things on the two metrics that carry it.
+RESULT_VALUES = {
+    "shoplab_cache_requests_total": {"hit", "miss", "stale", "refresh"},
+    "shoplab_email_send_total": {"sent", "failed", "retried", "dead_lettered", "short_circuited"},
+}
+
+# DESIGN §3 plus the team's additions: every flag name (`shoplab_flag_value{flag}`).
+FLAGS = {
+    "product.eager_loading", "product.composite_indexes", "product.cache_ttl_secs", "product.refresh_ahead",
+    "product.cache_warming", "product.warm_top_n", "analytics.preaggregation",
+    "analytics.request_coalescing", "auth.async_email", "auth.email_circuit_breaker", "auth.rate_limit",
+    "auth.rate_limit_per_sec", "auth.rate_limit_burst", "auth.bulkheads", "emailprovider.mode",
+    "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
+}
+
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def series_names() -> dict[str, str]:
+    """Every series name a dashboard may query -> the DESIGN metric it belongs to."""
+    out = {}
+    for name, (kind, _) in METRICS.items():
+        if kind == "histogram":
+            out.update({name + suffix: name for suffix in HISTOGRAM_SUFFIXES})
+        else:
+            out[name] = name
+    return out
+
+
+def base_name(series: str) -> str:
+    """The DESIGN metric a series name belongs to (the name itself when unknown)."""
+    return series_names().get(series, series)
+
+
+def labels_of(series: str) -> set[str]:
+    """Labels a series of this name may carry (histogram buckets add `le`)."""
+    metric = base_name(series)
+    labels = set(METRICS.get(metric, ("", set()))[1]) | COMMON_LABELS
+    return labels | {"le"} if series.endswith("_bucket") else labels
+
+
+# DESIGN §7 and the team's list: variable -> default in code (None: no default).
+ENV_DEFAULTS: dict[str, str | None] = {
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/shoplab",
+    "REDIS_URL": "redis://127.0.0.1:6379",
+    "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
+    "SHOPLAB_ADMIN_TOKEN": None,
+    "PRODUCT_ADDR": "127.0.0.1:8081",
+    "AUTH_ADDR": "127.0.0.1:8082",
+    "ANALYTICS_ADDR": "127.0.0.1:8083",
+    "EMAIL_PROVIDER_ADDR": "127.0.0.1:8090",
+    "EMAIL_PROVIDER_URL": "http://127.0.0.1:8090",
+    "METRICS_ADDR": None,  # per worker: 127.0.0.1:9101..9104, see ROLES
+    "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+    "OTEL_SERVICE_NAME": None,  # each process names itself (ROLES) unless told otherwise
+    "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+    "OTEL_TRACES_SAMPLER_ARG": None,
+    "OTEL_BSP_SCHEDULE_DELAY": "5000",
+    "RUST_LOG": "info",
+    "SHOPLAB_REDIS_PREFIX": "shoplab:",
+    "SHOPLAB_AMQP_PREFIX": "shoplab",
+    "AUTH_JWT_SECRET": None,  # lab default in code; set a real secret outside workshops
+}
+
+
+class Role:
+    """One kind of shoplab process: how it is started and what it needs from its environment."""
+
+    def __init__(self, name, command, listen_var=None, port=None, needs=()):
+        self.name, self.command, self.listen_var, self.port = name, command, listen_var, port
+        # Variables without which the process cannot work in a container (a default on 127.0.0.1
+        # points at the container itself, so it does not count as "set").
+        self.needs = {"DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT", *needs}
+        if listen_var:
+            self.needs.add(listen_var)
+
+
+ROLES = [
+    Role("product", ("product",), "PRODUCT_ADDR", 8081, {"REDIS_URL", "SHOPLAB_ADMIN_TOKEN"}),
+    Role("auth", ("auth", "serve"), "AUTH_ADDR", 8082,
+         {"REDIS_URL", "AMQP_URL", "EMAIL_PROVIDER_URL", "SHOPLAB_ADMIN_TOKEN"}),
+    Role("analytics", ("analytics", "serve"), "ANALYTICS_ADDR", 8083,
+         {"REDIS_URL", "AMQP_URL", "SHOPLAB_ADMIN_TOKEN"}),
+    Role("email-provider", ("email-provider",), "EMAIL_PROVIDER_ADDR", 8090, {"SHOPLAB_ADMIN_TOKEN"}),
+    Role("auth-relay", ("auth", "relay"), "METRICS_ADDR", 9101, {"AMQP_URL"}),
+    Role("email-worker", ("auth", "email-worker"), "METRICS_ADDR", 9102, {"AMQP_URL", "EMAIL_PROVIDER_URL"}),
+    Role("analytics-relay", ("analytics", "relay"), "METRICS_ADDR", 9103, {"AMQP_URL"}),
+    Role("aggregator", ("analytics", "aggregator"), "METRICS_ADDR", 9104, {"REDIS_URL", "AMQP_URL"}),
+]
+
+# The one-shot job: `shoplab migrate && shoplab seed`.
+CLI_ROLE = Role("shoplab", ("shoplab",), needs={"REDIS_URL"})
+CLI_ROLE.needs.discard("OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def role_for(command) -> Role | None:
+    """The role a compose `command` starts (list or string form; `sh -c "shoplab ..."` is the CLI)."""
+    words = command.split() if isinstance(command, str) else list(command or [])
+    if words[:2] == ["sh", "-c"] and len(words) > 2:
+        words = " ".join(words[2:]).split()
+    for role in ROLES:
+        if tuple(words[:len(role.command)]) == role.command:
+            return role
+    return CLI_ROLE if words[:1] == ["shoplab"] else None

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Starts Postgres, Redis and RabbitMQ natively when they are not answering (CI machines and workshop
+# laptops without Docker), then waits until each accepts connections.
+set -euo pipefail
+
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() {
+  local name=$1 port=$2
+  for _ in $(seq 1 60); do up "$port" && { echo "$name up on $port"; return 0; }; sleep 1; done
+  echo "$name did not come up on port $port" >&2
+  return 1
+}
+
+up 5432 || pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+up 6379 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+  --dir /var/lib/redis --logfile /var/log/redis/ci.log
+up 5672 || rabbitmq-server -detached
+wait_for postgres 5432
+wait_for redis 6379
+wait_for rabbitmq 5672

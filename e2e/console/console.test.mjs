@@ -1,0 +1,121 @@
+// End-to-end test of the trainer console in headless Chromium (Debian's /usr/bin/chromium driven by
+// playwright-core). Started by run.sh, which provides a fresh database, a product service and the console:
+//   CONSOLE_URL, PRODUCT_URL, ADMIN_TOKEN, SCREENSHOT (where to save the picture)
+// It checks what a trainer relies on in front of a room: read-only without the token, a flip with it that
+// reaches the product service and the page within 2 s, and changes from elsewhere showing up on the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const CONSOLE = need('CONSOLE_URL');
+const PRODUCT = need('PRODUCT_URL');
+const TOKEN = need('ADMIN_TOKEN');
+const SCREENSHOT = process.env.SCREENSHOT || 'console-e2e.png';
+const FLAG = 'product.eager_loading';
+const SWITCH = `li[data-flag="${FLAG}"] input[type=checkbox]`;
+const WHO = `li[data-flag="${FLAG}"] .who`;
+
+function need(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run e2e/console/run.sh`);
+  return v;
+}
+
+let browser;
+let page;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1600, height: 1300 } });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(CONSOLE);
+  await page.waitForSelector(SWITCH);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+});
+
+/** The product service's own view of the flag (GET /admin/flags). */
+async function productFlag() {
+  const body = await (await fetch(`${PRODUCT}/admin/flags`)).json();
+  return body.flags.find((f) => f.name === FLAG);
+}
+
+/** Polls `probe` every 50 ms until it is true; fails after `ms`. Returns the time it took. */
+async function within(ms, what, probe) {
+  const started = Date.now();
+  while (Date.now() - started <= ms) {
+    if (await probe()) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`${what}: not within ${ms} ms`);
+}
+
+test('without the token the page is read-only and writes are refused', { timeout: 20000 }, async () => {
+  const loaded = () => page.evaluate(() => document.querySelector('#updated').textContent.startsWith('updated'));
+  await within(3000, 'state loaded', loaded);
+  assert.equal(await page.isDisabled(SWITCH), true, 'the switch is disabled');
+  assert.equal((await page.textContent('#mode')).trim(), 'read-only');
+  const status = await page.evaluate(async (flag) => {
+    const headers = { 'Content-Type': 'application/json' };
+    const r = await fetch(`/api/flags/${flag}`, { method: 'PUT', headers, body: '{"value":true}' });
+    return r.status;
+  }, FLAG);
+  assert.equal(status, 401, 'a write without the token is refused');
+  assert.equal((await productFlag()).value, false, 'nothing changed');
+});
+
+test('a wrong token does not unlock', { timeout: 20000 }, async () => {
+  await page.fill('#token', 'not-the-token');
+  await page.click('#unlock');
+  await page.waitForSelector('#notice:not([hidden])');
+  assert.match(await page.textContent('#notice'), /admin token/);
+  assert.equal(await page.isDisabled(SWITCH), true);
+});
+
+test('live numbers: the product service is up, auth is down', { timeout: 20000 }, async () => {
+  const row = (name) => `#case-${name === 'product' ? 1 : 3} tr[data-process="${name}"]`;
+  const isUp = (sel) => document.querySelector(sel)?.classList.contains('up');
+  await within(5000, 'product row up', () => page.evaluate(isUp, row('product')));
+  await within(5000, 'auth row down', async () => /down/.test((await page.textContent(row('auth'))) || ''));
+});
+
+test('with the token a flip reaches the product service and the page within 2 s', { timeout: 30000 }, async () => {
+  await page.fill('#name', 'e2e');
+  await page.dispatchEvent('#name', 'change');
+  await page.fill('#token', TOKEN);
+  await page.click('#unlock');
+  await page.waitForSelector(`${SWITCH}:not([disabled])`, { timeout: 5000 });
+  assert.equal((await page.textContent('#mode')).trim(), 'writes unlocked');
+  assert.equal(await page.isChecked(SWITCH), false);
+
+  const clicked = Date.now();
+  await page.click(SWITCH);
+  const service = await within(2000, 'product /admin/flags shows the flip', async () => {
+    const f = await productFlag();
+    return f.value === true && f.updated_by === 'console:e2e';
+  });
+  await within(2000 - (Date.now() - clicked), 'the page shows the flip and who made it', () => page.evaluate(([sw, who]) =>
+    document.querySelector(sw).checked && document.querySelector(who).textContent.includes('console:e2e'), [SWITCH, WHO]));
+  const rows = await page.$$eval('#events tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(rows.some((r) => r.includes(FLAG) && r.includes('console:e2e')), `history lists the flip: ${rows}`);
+  console.log(`flip visible in the product service after ${service} ms, on the page after ${Date.now() - clicked} ms`);
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+});
+
+test('a change made elsewhere (the service admin API) shows on the page within 2 s', { timeout: 20000 }, async () => {
+  const resp = await fetch(`${PRODUCT}/admin/flags/${FLAG}`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ value: false }),
+  });
+  assert.equal(resp.status, 200);
+  await within(2000, 'the page follows the API write', () => page.evaluate(([sw, who]) =>
+    !document.querySelector(sw).checked && document.querySelector(who).textContent.includes('api:product'), [SWITCH, WHO]));
+});

@@ -1,0 +1,175 @@
+//! `analytics aggregator`: the background stream consumer that keeps the pre-aggregates current.
+//!
+//! It backfills the buckets from Postgres once (`crate::backfill`), then consumes the batches the relay
+//! publishes. Each batch is applied by one Redis script that first records the message id
+//! (`SET applied:<id> NX`) and only then adds to the buckets — atomically, so a batch is applied entirely
+//! or not at all. The message is acknowledged only after the script returned: killed before, the broker
+//! redelivers it; killed after, the redelivery finds the id applied and is skipped. Hence no event is lost
+//! and none is counted twice, whenever the process dies.
+//!
+//! A ticker moves the rolling windows forward every second, so dashboard reads rarely have to.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use kit::Config;
+use kit::app::Core;
+use kit::http::BaseState;
+use kit::metrics::{Metrics, StageLabels};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::types::FieldTable;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::buckets::{self, Applied, Deltas, Keys};
+use crate::message::{self, EventBatch, Names};
+use crate::redis_conn::RedisConn;
+use crate::window::Window;
+
+/// Postgres connections: the flag listener holds one, the backfill snapshot uses another.
+const POOL_SIZE: u32 = 4;
+/// Name used in metrics, traces and logs.
+pub const SERVICE: &str = "aggregator";
+/// Unacknowledged messages the broker may push ahead of the one being applied.
+const PREFETCH: u16 = 32;
+/// Pause after a failure before trying again (Redis or RabbitMQ down).
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The aggregator process, built and connected.
+pub struct Aggregator {
+    core: Core,
+    redis: RedisConn,
+    keys: Keys,
+    names: Names,
+}
+
+impl Aggregator {
+    /// Connects Postgres and Redis and checks RabbitMQ answers (the consumer connects in
+    /// [`Aggregator::run`], and again after a loss), so a missing dependency stops the start with one line.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let core = Core::connect(SERVICE, config.clone(), POOL_SIZE).await?;
+        let redis = RedisConn::connect(&config.redis_url).await?;
+        crate::message::probe(&config.amqp_url).await?;
+        Ok(Self { redis, keys: Keys::new(&config.redis_prefix), names: Names::new(&config.amqp_prefix), core })
+    }
+
+    /// State of the worker's `/healthz`, `/readyz` and `/metrics`.
+    pub fn base(&self) -> BaseState {
+        self.core.base().with_ready("redis", crate::startup::ready_redis(self.redis.clone()))
+    }
+
+    /// The process's metrics (tests read the aggregated count).
+    pub fn metrics(&self) -> &Metrics {
+        &self.core.metrics
+    }
+
+    /// Forgets the backfill so it is redone from Postgres (after re-seeding events).
+    pub async fn rebuild(&self) -> anyhow::Result<()> {
+        Ok(crate::backfill::reset(&self.redis, &self.keys).await?)
+    }
+
+    /// Backfills if needed, then consumes until `stop` is cancelled, reconnecting after failures.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        crate::backfill::ensure(&self.core.db, &self.redis, &self.keys, &stop).await?;
+        let ticker = tokio::spawn(roll_windows(self.redis.clone(), self.keys.clone(), stop.clone()));
+        while !stop.is_cancelled() {
+            if let Err(e) = self.consume(&stop).await {
+                tracing::warn!(event = "aggregator_consume_failed", error = %format!("{e:#}"), "consumer lost; reconnecting");
+                tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(RETRY) => {} }
+            }
+        }
+        ticker.abort();
+        Ok(())
+    }
+
+    /// One connection's worth of consuming; returns Ok when stopped, Err when the connection failed.
+    async fn consume(&self, stop: &CancellationToken) -> anyhow::Result<()> {
+        let conn = kit::amqp::connect(&self.core.config.amqp_url).await?;
+        let ch = conn.create_channel().await?;
+        ch.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+        message::declare(&ch, &self.names).await?;
+        let opts = BasicConsumeOptions::default();
+        let mut consumer =
+            ch.basic_consume(self.names.queue.as_str().into(), SERVICE.into(), opts, FieldTable::default()).await?;
+        tracing::info!(event = "aggregator_consuming", queue = %self.names.queue);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    let _ = conn.close(200, "aggregator stopping".into()).await;
+                    return Ok(());
+                }
+                next = consumer.next() => match next {
+                    Some(delivery) => self.handle(delivery?).await?,
+                    None => anyhow::bail!("the broker closed the consumer"),
+                },
+            }
+        }
+    }
+
+    /// Processes one delivery inside a CONSUMER span that continues the ingest request's trace.
+    async fn handle(&self, delivery: Delivery) -> anyhow::Result<()> {
+        let span = kit::amqp::consume_span(&self.names.queue, &delivery);
+        self.process(&delivery).instrument(span).await
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id, events, outcome))]
+    async fn process(&self, delivery: &Delivery) -> anyhow::Result<()> {
+        let id = delivery.properties.message_id().as_ref().map(|m| m.to_string());
+        let batch = serde_json::from_slice::<EventBatch>(&delivery.data);
+        let (Some(id), Ok(batch)) = (id, batch) else {
+            // unreadable: to the dead-letter queue rather than redelivered forever
+            tracing::error!(event = "aggregator_bad_message", "message without id or unreadable payload; dead-lettered");
+            delivery.reject(BasicRejectOptions { requeue: false }).await?;
+            return Ok(());
+        };
+        let span = tracing::Span::current();
+        span.record("message_id", id.as_str()).record("events", batch.events.len());
+        match buckets::apply(&self.redis, &self.keys, Some(&id), &Deltas::from_events(&batch.events)).await {
+            Ok(outcome) => {
+                span.record("outcome", format!("{outcome:?}").as_str());
+                if outcome == Applied::NotReady {
+                    return self.retry_later(delivery).await;
+                }
+                self.count(&batch, outcome);
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(e) => {
+                tracing::warn!(event = "aggregator_apply_failed", error = %e, "Redis refused the batch; will retry");
+                return self.retry_later(delivery).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the message back after a pause (Redis down, or a backfill running).
+    async fn retry_later(&self, delivery: &Delivery) -> anyhow::Result<()> {
+        tokio::time::sleep(RETRY).await;
+        delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+        Ok(())
+    }
+
+    fn count(&self, batch: &EventBatch, outcome: Applied) {
+        let m = &self.core.metrics;
+        if outcome == Applied::Yes {
+            m.analytics_events.get_or_create(&StageLabels { stage: "aggregated" }).inc_by(batch.events.len() as u64);
+        }
+        let lag = (Utc::now() - batch.ingested_at).as_seconds_f64().max(0.0);
+        m.aggregator_lag.set(lag);
+    }
+}
+
+/// Every second, moves each rolling window up to the current bucket.
+async fn roll_windows(redis: RedisConn, keys: Keys, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    while !stop.is_cancelled() {
+        tick.tick().await;
+        let now = Utc::now();
+        for w in Window::ALL {
+            if let Err(e) = buckets::roll(&redis, &keys, w.range_at(now)).await {
+                tracing::debug!(event = "roll_failed", window = w.as_str(), error = %e);
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The analytics service of case study 2: batch ingest and dashboards over an event stream.
+//!
+//! One binary, three processes (`analytics serve | relay | aggregator`):
+//!
+//! ```text
+//! POST /events -> analytics.events + analytics.outbox (one transaction)
+//!                        |
+//!                 relay  +-> RabbitMQ (exchange analytics.events) -> aggregator -> Redis buckets
+//!                                                                                     |
+//! GET /dashboards/overview?window=  <- SQL over raw events (before) | Redis buckets (after)
+//! ```
+//!
+//! The levers live in [`levers`], one module each with the naive and the optimized path side by side.
+
+pub mod aggregator;
+pub mod backfill;
+pub mod buckets;
+pub mod dashboard;
+pub mod ingest;
+pub mod levers;
+pub mod message;
+pub mod redis_conn;
+pub mod relay;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod window;
+pub mod worker;
+
+pub use startup::Application;

@@ -1,0 +1,337 @@
+//! A small circuit breaker: closed -> open -> half-open -> closed, with the book's parameters.
+//!
+//! The pure [`Breaker`] takes the time as an argument, so its transitions are unit-tested without
+//! sleeping. [`SharedBreaker`] puts it behind a mutex for a process, applies the call timeout, exports
+//! `shoplab_circuit_breaker_state{dependency="email-provider"}` (0 closed, 1 half-open, 2 open) and keeps
+//! the last transitions for `GET /admin/flags` (`status.email_breaker`).
+//!
+//! - closed: calls go through; outcomes land in a rolling window. When the window holds at least
+//!   `min_calls` outcomes and the failure share reaches `failure_rate`, the breaker opens.
+//! - open: calls fail at once (short-circuited) for `open_for`.
+//! - half-open: the next `half_open_probes` calls are let through as probes; all succeed -> closed,
+//!   one fails -> open again. Further calls fail fast while the probes are out.
+//!
+//! The open -> half-open step happens at the first call after `open_for`, so an idle breaker shows
+//! "open" until something tries again.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kit::metrics::{DependencyLabels, Metrics};
+use serde::Serialize;
+
+/// The dependency label of the email breaker's metrics.
+pub const DEPENDENCY: &str = "email-provider";
+/// Transitions kept for the status page.
+const LOG_LEN: usize = 50;
+
+/// The breaker's parameters (book: 5 s timeout, opens at 50 % errors, 30 s recovery).
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerConfig {
+    /// Longest a call may take; a slower call counts as a failure.
+    pub timeout: Duration,
+    /// Failure share (0..1) over the window at which the breaker opens.
+    pub failure_rate: f64,
+    /// Length of the rolling window of outcomes.
+    pub window: Duration,
+    /// Fewest outcomes in the window before the rate is trusted (minimum volume).
+    pub min_calls: u32,
+    /// How long the breaker stays open before probing.
+    pub open_for: Duration,
+    /// Successful probes needed to close again.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            failure_rate: 0.5,
+            window: Duration::from_secs(10),
+            min_calls: 10,
+            open_for: Duration::from_secs(30),
+            half_open_probes: 3,
+        }
+    }
+}
+
+/// Where the breaker is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Closed,
+    HalfOpen,
+    Open,
+}
+
+impl State {
+    /// The gauge value of DESIGN §6.
+    pub fn gauge(self) -> i64 {
+        match self {
+            State::Closed => 0,
+            State::HalfOpen => 1,
+            State::Open => 2,
+        }
+    }
+}
+
+/// Permission to make one call; hand it back with the outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permit {
+    /// An ordinary call while closed.
+    Normal,
+    /// A trial call while half-open.
+    Probe,
+}
+
+/// The state machine (not thread-safe; see [`SharedBreaker`]).
+#[derive(Debug)]
+pub struct Breaker {
+    cfg: BreakerConfig,
+    state: State,
+    /// When the open state ends.
+    open_until: Option<Instant>,
+    /// Probes handed out and not yet reported (half-open).
+    probes_out: u32,
+    /// Probes that succeeded (half-open).
+    probes_ok: u32,
+    /// Outcomes in the window while closed: (when, succeeded).
+    window: VecDeque<(Instant, bool)>,
+}
+
+impl Breaker {
+    pub fn new(cfg: BreakerConfig) -> Self {
+        Self { cfg, state: State::Closed, open_until: None, probes_out: 0, probes_ok: 0, window: VecDeque::new() }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// A permit for a call at `now`, or `None` to fail fast. May move open -> half-open.
+    pub fn try_acquire(&mut self, now: Instant) -> Option<Permit> {
+        if self.state == State::Open && self.open_until.is_some_and(|t| now >= t) {
+            self.enter(State::HalfOpen);
+        }
+        match self.state {
+            State::Closed => Some(Permit::Normal),
+            State::Open => None,
+            State::HalfOpen if self.probes_out + self.probes_ok < self.cfg.half_open_probes.max(1) => {
+                self.probes_out += 1;
+                Some(Permit::Probe)
+            }
+            State::HalfOpen => None,
+        }
+    }
+
+    /// Reports a call's outcome; returns the new state if it changed.
+    pub fn record(&mut self, permit: Permit, ok: bool, now: Instant) -> Option<State> {
+        let before = self.state;
+        match (permit, self.state) {
+            (Permit::Normal, State::Closed) => self.record_closed(ok, now),
+            (Permit::Probe, State::HalfOpen) => {
+                self.probes_out = self.probes_out.saturating_sub(1);
+                if !ok {
+                    self.open(now);
+                } else {
+                    self.probes_ok += 1;
+                    if self.probes_ok >= self.cfg.half_open_probes.max(1) {
+                        self.enter(State::Closed);
+                    }
+                }
+            }
+            // a call that started in an earlier state no longer says anything about this one
+            _ => {}
+        }
+        (self.state != before).then_some(self.state)
+    }
+
+    fn record_closed(&mut self, ok: bool, now: Instant) {
+        self.window.push_back((now, ok));
+        while self.window.front().is_some_and(|(t, _)| now.duration_since(*t) > self.cfg.window) {
+            self.window.pop_front();
+        }
+        let calls = self.window.len();
+        let failures = self.window.iter().filter(|(_, ok)| !ok).count();
+        if calls >= self.cfg.min_calls as usize && failures as f64 >= self.cfg.failure_rate * calls as f64 {
+            self.open(now);
+        }
+    }
+
+    fn open(&mut self, now: Instant) {
+        self.open_until = Some(now + self.cfg.open_for);
+        self.enter(State::Open);
+    }
+
+    fn enter(&mut self, state: State) {
+        self.state = state;
+        self.window.clear();
+        self.probes_out = 0;
+        self.probes_ok = 0;
+    }
+}
+
+/// Why a guarded call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected<E> {
+    /// The breaker is open (or its probes are out): the call was not made.
+    #[error("circuit open: call not attempted")]
+    Open,
+    /// The call took longer than the breaker's timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The call itself failed.
+    #[error(transparent)]
+    Failed(E),
+}
+
+/// One transition, for the status page.
+#[derive(Clone, Debug, Serialize)]
+pub struct Transition {
+    pub at: DateTime<Utc>,
+    pub from: State,
+    pub to: State,
+}
+
+/// A process-wide breaker with its timeout, gauge and transition log.
+pub struct SharedBreaker {
+    inner: Mutex<(Breaker, VecDeque<Transition>)>,
+    timeout: Duration,
+    metrics: Metrics,
+}
+
+impl SharedBreaker {
+    pub fn new(cfg: BreakerConfig, metrics: Metrics) -> Self {
+        let me = Self { inner: Mutex::new((Breaker::new(cfg), VecDeque::new())), timeout: cfg.timeout, metrics };
+        me.export(State::Closed);
+        me
+    }
+
+    /// Runs `call` if the breaker allows it, within the timeout, and records the outcome.
+    pub async fn call<T, E, F>(&self, call: F) -> Result<T, Rejected<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let permit = self.with(|b| b.try_acquire(Instant::now())).ok_or(Rejected::Open)?;
+        let res = match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Rejected::Failed(e)),
+            Err(_) => Err(Rejected::Timeout(self.timeout)),
+        };
+        self.with(|b| b.record(permit, res.is_ok(), Instant::now()));
+        res
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.inner.lock().expect("breaker poisoned").0.state()
+    }
+
+    /// State and recent transitions, for `GET /admin/flags`.
+    pub fn status(&self) -> serde_json::Value {
+        let inner = self.inner.lock().expect("breaker poisoned");
+        serde_json::json!({ "state": inner.0.state(), "transitions": inner.1 })
+    }
+
+    /// Runs `f` on the state machine, logging and exporting any transition it causes.
+    fn with<R>(&self, f: impl FnOnce(&mut Breaker) -> R) -> R {
+        let mut inner = self.inner.lock().expect("breaker poisoned");
+        let before = inner.0.state();
+        let out = f(&mut inner.0);
+        let after = inner.0.state();
+        if after != before {
+            if inner.1.len() == LOG_LEN {
+                inner.1.pop_front();
+            }
+            inner.1.push_back(Transition { at: Utc::now(), from: before, to: after });
+            tracing::info!(event = "breaker_transition", dependency = DEPENDENCY, from = ?before, to = ?after);
+            self.export(after);
+        }
+        out
+    }
+
+    fn export(&self, state: State) {
+        self.metrics.breaker_state.get_or_create(&DependencyLabels { dependency: DEPENDENCY }).set(state.gauge());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> BreakerConfig {
+        BreakerConfig {
+            timeout: Duration::from_secs(5),
+            failure_rate: 0.5,
+            window: Duration::from_secs(10),
+            min_calls: 4,
+            open_for: Duration::from_secs(30),
+            half_open_probes: 2,
+        }
+    }
+
+    fn call(b: &mut Breaker, ok: bool, now: Instant) -> Option<State> {
+        let permit = b.try_acquire(now).expect("permitted");
+        b.record(permit, ok, now)
+    }
+
+    fn fail_n(b: &mut Breaker, n: usize, now: Instant) {
+        for _ in 0..n {
+            call(b, false, now);
+        }
+    }
+
+    #[test]
+    fn opens_at_the_failure_rate_once_the_minimum_volume_is_reached() {
+        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
+        assert_eq!(call(&mut b, false, t), None, "1 call: below minimum volume");
+        assert_eq!(call(&mut b, false, t), None);
+        assert_eq!(call(&mut b, true, t), None);
+        assert_eq!(call(&mut b, true, t), Some(State::Open), "2 of 4 failed = 50 %");
+        assert_eq!(b.try_acquire(t + Duration::from_secs(29)), None, "open fails fast");
+    }
+
+    #[test]
+    fn old_outcomes_leave_the_window() {
+        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
+        fail_n(&mut b, 3, t);
+        let later = t + Duration::from_secs(11);
+        assert_eq!(call(&mut b, true, later), None, "the 3 failures expired");
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn half_open_closes_after_enough_successful_probes() {
+        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
+        fail_n(&mut b, 4, t);
+        let after = t + Duration::from_secs(30);
+        let p1 = b.try_acquire(after).expect("first probe");
+        assert_eq!((p1, b.state()), (Permit::Probe, State::HalfOpen));
+        let p2 = b.try_acquire(after).expect("second probe");
+        assert_eq!(b.try_acquire(after), None, "only two probes at once");
+        assert_eq!(b.record(p1, true, after), None);
+        assert_eq!(b.record(p2, true, after), Some(State::Closed));
+        assert_eq!(b.try_acquire(after), Some(Permit::Normal));
+    }
+
+    #[test]
+    fn a_failed_probe_opens_again() {
+        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
+        fail_n(&mut b, 4, t);
+        let after = t + Duration::from_secs(31);
+        let p = b.try_acquire(after).expect("probe");
+        assert_eq!(b.record(p, false, after), Some(State::Open));
+        assert_eq!(b.try_acquire(after + Duration::from_secs(29)), None, "a fresh open period");
+    }
+
+    #[test]
+    fn late_outcomes_of_an_earlier_state_are_ignored() {
+        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
+        let slow = b.try_acquire(t).expect("permit");
+        fail_n(&mut b, 4, t);
+        assert_eq!(b.record(slow, true, t), None, "a success from before the opening changes nothing");
+        assert_eq!(b.state(), State::Open);
+    }
+}

@@ -1,0 +1,177 @@
+//! The verification email and the one HTTP client that talks to the email provider.
+//!
+//! The same [`VerificationEmail`] travels two roads, chosen by the levers: straight to the provider from
+//! inside the signup request (the before state), or as an outbox row -> RabbitMQ -> email worker (after).
+//! [`ProviderClient`] is created once at start; its reqwest client has reqwest's default of **no
+//! timeout**: whoever calls it decides how long to wait (the naive signup: forever; the breaker and the
+//! worker: 5 s).
+
+pub mod breaker;
+pub mod topology;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// The message a new user gets; also the outbox payload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VerificationEmail {
+    pub user_id: Uuid,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// The token `POST /verify-email` expects (also identifies the `email_verifications` row).
+    pub token: String,
+    /// When the signup asked for it: the start of `shoplab_email_delivery_seconds`.
+    pub requested_at: DateTime<Utc>,
+    /// Key of an earlier direct attempt (breaker fallback), so the provider recognises the same email.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl VerificationEmail {
+    /// The welcome email for a new account.
+    pub fn new(user_id: Uuid, to: &str, token: String) -> Self {
+        let body = format!("Welcome to shoplab! Confirm your address with POST /verify-email {{\"token\": \"{token}\"}}");
+        Self {
+            user_id,
+            to: to.to_owned(),
+            subject: "Confirm your shoplab account".to_owned(),
+            body,
+            token,
+            requested_at: Utc::now(),
+            idempotency_key: None,
+        }
+    }
+
+    /// Seconds from signup to now (provider accepted).
+    pub fn age_secs(&self) -> f64 {
+        (Utc::now() - self.requested_at).num_milliseconds().max(0) as f64 / 1000.0
+    }
+}
+
+/// Why the provider did not accept a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No HTTP answer: refused, reset, closed or hung up.
+    #[error("no answer from the email provider: {0}")]
+    Transport(String),
+    /// The provider answered with an error status.
+    #[error("email provider answered {0}")]
+    Status(u16),
+}
+
+impl SendError {
+    /// A 4xx (other than 408/429) will fail the same way every time: retrying is pointless.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Status(s) if (400..500).contains(s) && *s != 408 && *s != 429)
+    }
+}
+
+/// The email provider's HTTP API.
+#[derive(Clone)]
+pub struct ProviderClient {
+    /// `POST {url}/send`.
+    send_url: String,
+    /// Created once; no timeout of its own.
+    http: reqwest::Client,
+}
+
+#[derive(Serialize)]
+struct SendBody<'a> {
+    to: &'a str,
+    subject: &'a str,
+    body: &'a str,
+    idempotency_key: Option<&'a str>,
+}
+
+impl ProviderClient {
+    /// A client for the provider at `base_url`.
+    pub fn new(base_url: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().build()?;
+        Ok(Self { send_url: format!("{}/send", base_url.trim_end_matches('/')), http })
+    }
+
+    /// Sends `email`; waits as long as the provider takes (wrap it in a timeout to wait less).
+    pub async fn send(&self, email: &VerificationEmail, idempotency_key: Option<&str>) -> Result<(), SendError> {
+        let span = tracing::info_span!(
+            "email.send",
+            otel.name = "POST /send",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "POST",
+            url.full = %self.send_url,
+            peer.service = "email-provider",
+            http.response.status_code = tracing::field::Empty,
+        );
+        let res = self.post(email, idempotency_key).instrument(span.clone()).await;
+        if res.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
+        res
+    }
+
+    async fn post(&self, email: &VerificationEmail, idempotency_key: Option<&str>) -> Result<(), SendError> {
+        let mut headers = http::HeaderMap::new();
+        kit::propagation::inject_http(&mut headers);
+        let body = SendBody { to: &email.to, subject: &email.subject, body: &email.body, idempotency_key };
+        let resp = self.http.post(&self.send_url).headers(headers).json(&body).send().await;
+        let resp = resp.map_err(|e| SendError::Transport(describe(&e)))?;
+        let status = resp.status().as_u16();
+        tracing::Span::current().record("http.response.status_code", status);
+        if resp.status().is_success() { Ok(()) } else { Err(SendError::Status(status)) }
+    }
+}
+
+/// A reqwest error with its causes, on one line.
+fn describe(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Jittered exponential backoff: attempt 1 waits about `base`, each next one twice as long, capped.
+/// "Equal jitter": half the delay is fixed, the other half random, so retries of many messages that
+/// failed together spread out instead of arriving in lockstep.
+pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let half = backoff_cap(attempt, base, max) / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+/// The un-jittered delay tier of `attempt` (the wait queue's TTL).
+pub fn backoff_cap(attempt: u32, base: Duration, max: Duration) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1))).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let (base, max) = (Duration::from_secs(1), Duration::from_secs(10));
+        for attempt in 1..=6 {
+            let cap = backoff_cap(attempt, base, max);
+            let d = backoff(attempt, base, max);
+            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} within [{:?}, {cap:?}]", cap / 2);
+        }
+        assert_eq!(backoff_cap(3, base, max), Duration::from_secs(4));
+        assert_eq!(backoff_cap(6, base, max), max);
+    }
+
+    #[test]
+    fn only_client_errors_are_permanent() {
+        assert!(SendError::Status(422).is_permanent());
+        assert!(!SendError::Status(429).is_permanent());
+        assert!(!SendError::Status(503).is_permanent());
+        assert!(!SendError::Transport("reset".into()).is_permanent());
+    }
+}

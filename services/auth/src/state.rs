@@ -1,0 +1,68 @@
+//! The auth service's state: everything a handler needs, created once at start.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use kit::flags::Flags;
+use kit::metrics::Metrics;
+
+use crate::credentials::{Passwords, Tokens};
+use crate::email::ProviderClient;
+use crate::email::breaker::SharedBreaker;
+use crate::email::topology::Topology;
+use crate::levers::bulkheads::Pools;
+use crate::levers::rate_limit::RateLimiter;
+use crate::settings::Settings;
+
+/// Shared by every handler (cheap to clone: one `Arc`).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The parts of [`AppState`].
+pub struct Inner {
+    /// The lab flags (levers and their knobs).
+    pub flags: Flags,
+    /// Where handlers count emails, breaker state and refused requests.
+    pub metrics: Metrics,
+    /// Shared, critical and non-critical pools (`auth.bulkheads` picks).
+    pub pools: Pools,
+    /// Argon2 hashing on the blocking pool.
+    pub passwords: Passwords,
+    /// JWT access tokens.
+    pub tokens: Tokens,
+    /// The email provider's API (one client, no timeout of its own).
+    pub provider: ProviderClient,
+    /// The email breaker (used when `auth.email_circuit_breaker` is on).
+    pub breaker: Arc<SharedBreaker>,
+    /// Per-client token buckets (used when `auth.rate_limit` is on).
+    pub limiter: Arc<RateLimiter>,
+    /// Exchange names (the outbox rows name the exchange they go to).
+    pub topology: Topology,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state from the process's flags/metrics and the settings.
+    pub async fn new(config: &kit::Config, settings: &Settings, flags: Flags, metrics: Metrics) -> anyhow::Result<Self> {
+        let pools = Pools::connect(&config.database_url, settings, &metrics).await?;
+        let inner = Inner {
+            pools,
+            passwords: Passwords::new(settings.argon2).await?,
+            tokens: Tokens::new(&settings.jwt_secret, settings.access_ttl, settings.refresh_ttl),
+            provider: ProviderClient::new(&config.email_provider_url)?,
+            breaker: Arc::new(SharedBreaker::new(settings.breaker, metrics.clone())),
+            limiter: Arc::default(),
+            topology: Topology::new(&config.amqp_prefix, &settings.email),
+            flags,
+            metrics,
+        };
+        Ok(Self(Arc::new(inner)))
+    }
+}

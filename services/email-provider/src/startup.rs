@@ -1,0 +1,75 @@
+//! Builds the email provider from its config: flags (its only use of Postgres), the mailbox, routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kit::Config;
+use kit::app::Core;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::faults::Faults;
+use crate::routes::{ProviderState, router};
+use crate::store::Store;
+
+/// Name used in metrics, traces and logs.
+pub const SERVICE: &str = "email-provider";
+
+/// Postgres connections: the provider only reads flags and serves the admin routes.
+const POOL_SIZE: u32 = 2;
+
+/// A bound email provider, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: axum::Router,
+    /// Read by the accept loop to hang or refuse `POST /send`.
+    faults: Faults,
+    /// The mailbox, shared with the routes (tests may inspect it directly).
+    store: Arc<Store>,
+}
+
+/// Connects the flag store and binds `addr` (port 0 picks a free port).
+pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
+    let core = Core::connect(SERVICE, config, POOL_SIZE).await?;
+    let faults = Faults::new(core.flags.clone());
+    let store = Arc::new(Store::default());
+    let state = ProviderState { store: store.clone(), faults: faults.clone() };
+    let router = kit::http::finish(router(state), core.base());
+    let (listener, addr) = kit::app::bind(addr).await?;
+    Ok(Application { listener, addr, router, faults, store })
+}
+
+impl Application {
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The mailbox of accepted messages.
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
+        tracing::info!(event = "listening", addr = %self.addr);
+        crate::serve::serve(self.listener, self.router, self.faults, stop).await
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let stop = CancellationToken::new();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        self.run(stop).await
+    }
+}

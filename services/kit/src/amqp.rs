@@ -1,0 +1,121 @@
+//! RabbitMQ: connecting with a clear error, naming with a per-lab prefix, publishing with confirms and
+//! trace context, and consumer spans that continue the publisher's trace.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::deps;
+
+/// Names declared per prefix, so test environments can delete what their services declared.
+static DECLARED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+
+/// `<prefix>.<base>`, remembered for cleanup.
+pub fn name(prefix: &str, base: &str) -> String {
+    let full = format!("{prefix}.{base}");
+    let mut map = DECLARED.get_or_init(Default::default).lock().expect("declared names poisoned");
+    let names = map.entry(prefix.to_owned()).or_default();
+    if !names.contains(&full) {
+        names.push(full.clone());
+    }
+    full
+}
+
+/// Every name handed out under `prefix` so far.
+pub fn declared(prefix: &str) -> Vec<String> {
+    DECLARED.get_or_init(Default::default).lock().expect("declared names poisoned").get(prefix).cloned().unwrap_or_default()
+}
+
+/// Connects, failing with one actionable line.
+pub async fn connect(url: &str) -> anyhow::Result<Connection> {
+    Connection::connect(url, ConnectionProperties::default()).await.map_err(|e| deps::rabbitmq_error(url, &e))
+}
+
+/// A channel with publisher confirms on.
+pub async fn confirm_channel(conn: &Connection) -> anyhow::Result<Channel> {
+    let ch = conn.create_channel().await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(ch)
+}
+
+/// One message to publish.
+pub struct Outgoing<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub message_id: &'a str,
+    pub payload: &'a [u8],
+    /// Extra headers (e.g. attempt counts); trace context is added automatically.
+    pub headers: FieldTable,
+}
+
+/// Publishes persistently and waits for the broker's confirm; an unroutable message is an error.
+pub async fn publish(ch: &Channel, msg: Outgoing<'_>) -> anyhow::Result<()> {
+    let span = tracing::info_span!(
+        "amqp.publish",
+        otel.name = %format!("publish {}", msg.exchange),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "send",
+        messaging.destination.name = %msg.exchange,
+        messaging.rabbitmq.destination.routing_key = %msg.routing_key,
+        messaging.message.id = %msg.message_id,
+    );
+    async {
+        let mut headers = msg.headers;
+        crate::propagation::inject_amqp(&mut headers);
+        let props = BasicProperties::default()
+            .with_message_id(ShortString::from(msg.message_id.to_owned()))
+            .with_content_type(ShortString::from("application/json"))
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        let opts = BasicPublishOptions { mandatory: true, ..Default::default() };
+        let confirm = ch.basic_publish(msg.exchange.into(), msg.routing_key.into(), opts, msg.payload, props).await?.await?;
+        match confirm {
+            lapin::Confirmation::Ack(None) => Ok(()),
+            lapin::Confirmation::Ack(Some(_)) => anyhow::bail!("message {} was unroutable", msg.message_id),
+            other => anyhow::bail!("broker did not confirm message {}: {other:?}", msg.message_id),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// A CONSUMER span for one delivery, continuing the publisher's trace (set before it is entered).
+pub fn consume_span(queue: &str, delivery: &lapin::message::Delivery) -> tracing::Span {
+    let id = delivery.properties.message_id().as_ref().map(|m| m.to_string()).unwrap_or_default();
+    let span = tracing::info_span!(
+        "amqp.process",
+        otel.name = %format!("process {queue}"),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "process",
+        messaging.destination.name = %queue,
+        messaging.message.id = %id,
+    );
+    let _ = span.set_parent(crate::propagation::extract_amqp(delivery.properties.headers().as_ref()));
+    span
+}
+
+/// How many times RabbitMQ dead-lettered this message (the `x-death` count), i.e. past attempts.
+pub fn death_count(delivery: &lapin::message::Delivery) -> i64 {
+    let Some(headers) = delivery.properties.headers() else { return 0 };
+    let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else { return 0 };
+    deaths
+        .as_slice()
+        .iter()
+        .filter_map(|d| match d {
+            AMQPValue::FieldTable(t) => match t.inner().get("count") {
+                Some(AMQPValue::LongLongInt(n)) => Some(*n),
+                Some(AMQPValue::LongInt(n)) => Some(i64::from(*n)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .sum()
+}

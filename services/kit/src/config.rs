@@ -1,0 +1,64 @@
+//! Typed configuration read once from the environment at start.
+//!
+//! Every value has a default that works on a developer machine with Postgres, Redis and RabbitMQ on their
+//! standard local ports (DESIGN §7), so `cargo run` needs no setup. Nothing reads the environment after
+//! start: handlers get what they need from the state built from this struct.
+
+use std::net::SocketAddr;
+
+/// Connection and naming settings shared by every shoplab process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Postgres connection string; the database holds the product, auth, analytics and lab schemas.
+    pub database_url: String,
+    /// Redis connection string (cache, pre-aggregates, locks).
+    pub redis_url: String,
+    /// RabbitMQ connection string.
+    pub amqp_url: String,
+    /// Prefix of every Redis key this process writes, so tests and several labs can share one Redis.
+    pub redis_prefix: String,
+    /// Prefix of every exchange and queue this process declares, for the same reason.
+    pub amqp_prefix: String,
+    /// Bearer token for admin writes; `None` refuses them with a message saying how to enable them.
+    pub admin_token: Option<String>,
+    /// Where the email provider is reached (used by auth).
+    pub email_provider_url: String,
+}
+
+/// Default local addresses of each process (DESIGN §7).
+pub mod addr {
+    pub const PRODUCT: &str = "127.0.0.1:8081";
+    pub const AUTH: &str = "127.0.0.1:8082";
+    pub const ANALYTICS: &str = "127.0.0.1:8083";
+    pub const EMAIL_PROVIDER: &str = "127.0.0.1:8090";
+    pub const AUTH_RELAY: &str = "127.0.0.1:9101";
+    pub const EMAIL_WORKER: &str = "127.0.0.1:9102";
+    pub const ANALYTICS_RELAY: &str = "127.0.0.1:9103";
+    pub const AGGREGATOR: &str = "127.0.0.1:9104";
+}
+
+impl Config {
+    /// Reads the environment, falling back to the local defaults.
+    pub fn from_env() -> Self {
+        Self {
+            database_url: env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shoplab"),
+            redis_url: env_or("REDIS_URL", "redis://127.0.0.1:6379"),
+            amqp_url: env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            redis_prefix: env_or("SHOPLAB_REDIS_PREFIX", "shoplab:"),
+            amqp_prefix: env_or("SHOPLAB_AMQP_PREFIX", "shoplab"),
+            admin_token: std::env::var("SHOPLAB_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+            email_provider_url: env_or("EMAIL_PROVIDER_URL", "http://127.0.0.1:8090"),
+        }
+    }
+}
+
+/// The value of `name`, or `default` when unset or empty.
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// Parses a listen address from `name` (or `default`), failing with one clear line.
+pub fn listen_addr(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let raw = env_or(name, default);
+    raw.parse().map_err(|_| anyhow::anyhow!("{name}={raw} is not a socket address like 127.0.0.1:8081"))
+}

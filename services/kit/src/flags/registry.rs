@@ -1,0 +1,259 @@
+//! The registry of every lab flag: name, type, before/after values, case study and book chapter.
+//!
+//! This table is the single source for validation, `shoplab flags list --markdown` (docs/flags.md),
+//! the presets and the step order of `shoplab case N --steps`. Defaults are the **before** state.
+
+use serde_json::Value;
+
+/// The type of a flag's value; writes are validated against it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Bool,
+    Int { min: i64, max: i64 },
+    Float { min: f64, max: f64 },
+    Enum(&'static [&'static str]),
+}
+
+/// A constant flag value (const-friendly stand-in for `serde_json::Value`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum V {
+    B(bool),
+    I(i64),
+    F(f64),
+    S(&'static str),
+}
+
+impl V {
+    /// The JSON form stored in `lab.flags.value`.
+    pub fn to_json(self) -> Value {
+        match self {
+            V::B(b) => Value::Bool(b),
+            V::I(i) => Value::from(i),
+            V::F(f) => Value::from(f),
+            V::S(s) => Value::from(s),
+        }
+    }
+}
+
+/// One flag of the lab.
+#[derive(Clone, Copy, Debug)]
+pub struct FlagDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The before state (and the value after `flags reset`).
+    pub default: V,
+    /// The value the case study's after preset sets, if it is a lever.
+    pub after: Option<V>,
+    /// Case study number (1..=3).
+    pub case: u8,
+    /// The book chapter the lever belongs to, by title.
+    pub chapter: &'static str,
+    pub description: &'static str,
+}
+
+const CACHING: &str = "Caching Strategies";
+const DATABASE: &str = "Database and Storage";
+const ASYNC: &str = "Asynchronous Processing";
+const NETWORK: &str = "Network Optimization";
+const TRAFFIC: &str = "Traffic Management";
+const SCALING: &str = "Compute and Scaling";
+
+const fn lever(name: &'static str, case: u8, chapter: &'static str, description: &'static str) -> FlagDef {
+    FlagDef { name, kind: Kind::Bool, default: V::B(false), after: Some(V::B(true)), case, chapter, description }
+}
+
+/// Every flag, levers of a case in the book's order (the order `--steps` applies them).
+pub const FLAGS: &[FlagDef] = &[
+    lever("product.eager_loading", 1, DATABASE, "2 queries per listing page (JOIN + `= ANY($1)` batch) instead of 4N+1"),
+    lever("product.composite_indexes", 1, DATABASE, "creates (on) or drops (off) the composite indexes the hot queries need"),
+    FlagDef {
+        name: "product.cache_ttl_secs",
+        kind: Kind::Int { min: 1, max: 86_400 },
+        default: V::I(60),
+        after: Some(V::I(300)),
+        case: 1,
+        chapter: CACHING,
+        description: "TTL of cached product detail and listing pages in Redis",
+    },
+    lever("product.refresh_ahead", 1, CACHING, "refresh a hot entry in the background at 80 % of its TTL, one refresher per key"),
+    lever("product.cache_warming", 1, CACHING, "load the most popular products into the cache at start and when enabled"),
+    FlagDef {
+        name: "product.warm_top_n",
+        kind: Kind::Int { min: 0, max: 1_000_000 },
+        default: V::I(1000),
+        after: None,
+        case: 1,
+        chapter: CACHING,
+        description: "how many products (by popularity) cache warming loads",
+    },
+    lever(
+        "analytics.preaggregation",
+        2,
+        CACHING,
+        "read per-minute buckets kept in Redis by the aggregator instead of aggregating raw events per request",
+    ),
+    lever("analytics.request_coalescing", 2, NETWORK, "identical concurrent dashboard requests share one computation"),
+    lever(
+        "auth.email_circuit_breaker",
+        3,
+        TRAFFIC,
+        "breaker around the email provider: 5 s timeout, opens at 50 % errors, 30 s recovery",
+    ),
+    lever(
+        "auth.async_email",
+        3,
+        ASYNC,
+        "verification email through outbox + relay + worker with retries and a DLQ instead of inside the signup request",
+    ),
+    lever("auth.rate_limit", 3, TRAFFIC, "token bucket per client (X-Client-Id, else IP): 429 + Retry-After"),
+    FlagDef {
+        name: "auth.rate_limit_per_sec",
+        kind: Kind::Int { min: 1, max: 1_000_000 },
+        default: V::I(50),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "tokens added per second to each client's bucket",
+    },
+    FlagDef {
+        name: "auth.rate_limit_burst",
+        kind: Kind::Int { min: 1, max: 1_000_000 },
+        default: V::I(100),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "bucket size: requests a client may send at once",
+    },
+    lever(
+        "auth.bulkheads",
+        3,
+        TRAFFIC,
+        "separate Postgres pools for critical (login, validate) and non-critical (signup, profile) work",
+    ),
+    FlagDef {
+        name: "emailprovider.mode",
+        kind: Kind::Enum(&["healthy", "slow", "flaky", "down"]),
+        default: V::S("healthy"),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "simulated provider health: slow adds latency_ms, flaky adds error_rate failures, down hangs or refuses",
+    },
+    FlagDef {
+        name: "emailprovider.latency_ms",
+        kind: Kind::Int { min: 0, max: 600_000 },
+        default: V::I(50),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "added latency in slow and flaky modes (jittered, with a tail)",
+    },
+    FlagDef {
+        name: "emailprovider.error_rate",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        default: V::F(0.0),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "share of 5xx answers in flaky mode",
+    },
+    FlagDef {
+        name: "emailprovider.down_style",
+        kind: Kind::Enum(&["hang", "refuse"]),
+        default: V::S("hang"),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "how down mode fails: hang (accept, never answer) or refuse (close at once)",
+    },
+];
+
+/// Chapter of the stateless scale-out lever, which is a deployment change rather than a flag.
+pub const SCALE_OUT_CHAPTER: &str = SCALING;
+
+/// Looks a flag up by name.
+pub fn find(name: &str) -> Option<&'static FlagDef> {
+    FLAGS.iter().find(|f| f.name == name)
+}
+
+/// Names of every flag, for error messages.
+pub fn names() -> Vec<&'static str> {
+    FLAGS.iter().map(|f| f.name).collect()
+}
+
+/// The levers of case `case` with their after values, in the book's order.
+pub fn steps(case: u8) -> Vec<(&'static str, V)> {
+    FLAGS.iter().filter(|f| f.case == case).filter_map(|f| f.after.map(|v| (f.name, v))).collect()
+}
+
+/// The provider knobs of `case3-degraded-provider`: slow (3 s) and flaky (30 % errors).
+pub const DEGRADED_PROVIDER: &[(&str, V)] =
+    &[("emailprovider.mode", V::S("flaky")), ("emailprovider.latency_ms", V::I(3000)), ("emailprovider.error_rate", V::F(0.3))];
+
+/// Names of the presets `shoplab flags preset` accepts.
+pub const PRESETS: &[&str] = &[
+    "case1-before",
+    "case1-after",
+    "case2-before",
+    "case2-after",
+    "case3-before",
+    "case3-after",
+    "case3-degraded-provider",
+    "case3-healthy-provider",
+    "all-before",
+    "all-after",
+];
+
+/// The flag values a preset sets, or `None` for an unknown preset.
+pub fn preset(name: &str) -> Option<Vec<(&'static str, V)>> {
+    let before = |case: Option<u8>| -> Vec<(&'static str, V)> {
+        FLAGS.iter().filter(|f| f.after.is_some() && case.is_none_or(|c| f.case == c)).map(|f| (f.name, f.default)).collect()
+    };
+    let after = |case: Option<u8>| -> Vec<(&'static str, V)> {
+        FLAGS.iter().filter(|f| case.is_none_or(|c| f.case == c)).filter_map(|f| f.after.map(|v| (f.name, v))).collect()
+    };
+    let healthy = || FLAGS.iter().filter(|f| f.name.starts_with("emailprovider.")).map(|f| (f.name, f.default)).collect();
+    Some(match name {
+        "case1-before" => before(Some(1)),
+        "case1-after" => after(Some(1)),
+        "case2-before" => before(Some(2)),
+        "case2-after" => after(Some(2)),
+        "case3-before" => before(Some(3)),
+        "case3-after" => after(Some(3)),
+        "case3-degraded-provider" => DEGRADED_PROVIDER.to_vec(),
+        "case3-healthy-provider" => healthy(),
+        "all-before" => FLAGS.iter().map(|f| (f.name, f.default)).collect(),
+        "all-after" => after(None),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_resolves_and_names_known_flags() {
+        for p in PRESETS {
+            let values = preset(p).unwrap_or_else(|| panic!("preset {p} missing"));
+            assert!(!values.is_empty(), "{p} sets nothing");
+            assert!(values.iter().all(|(n, _)| find(n).is_some()), "{p} names an unknown flag");
+        }
+        assert!(preset("nope").is_none());
+    }
+
+    #[test]
+    fn case1_steps_follow_the_book_order() {
+        let names: Vec<_> = steps(1).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "product.eager_loading",
+                "product.composite_indexes",
+                "product.cache_ttl_secs",
+                "product.refresh_ahead",
+                "product.cache_warming"
+            ]
+        );
+    }
+}

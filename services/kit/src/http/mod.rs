@@ -1,0 +1,161 @@
+//! What every shoplab HTTP process shares: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`,
+//! the admin flag routes, the observing middleware and graceful serving.
+//!
+//! A service builds its own routes with utoipa-axum, then hands them to [`finish`] which adds the base
+//! routes and layers and returns the router to serve.
+
+pub mod admin;
+mod docs;
+mod observe;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use sqlx::PgPool;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::flags::Flags;
+use crate::metrics::{CONTENT_TYPE, Metrics};
+
+/// A readiness check: `Ok` when the dependency answers, `Err(reason)` otherwise.
+pub type ReadyCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+/// Extra state a service shows under `status` in `GET /admin/flags`.
+pub type StatusFn = Arc<dyn Fn() -> BoxFuture<'static, Value> + Send + Sync>;
+
+/// The state the base routes need; built once at start.
+#[derive(Clone)]
+pub struct BaseState {
+    /// Service name (`product`, `auth`, ...), as in metrics and traces.
+    pub service: &'static str,
+    pub metrics: Metrics,
+    pub flags: Flags,
+    /// Pool used for flag writes (`PUT /admin/flags`).
+    pub pool: PgPool,
+    /// Expected Bearer token for admin writes; `None` disables them.
+    pub admin_token: Option<String>,
+    /// Named dependency checks behind `/readyz`.
+    pub ready: Vec<(&'static str, ReadyCheck)>,
+    /// Optional service-specific status for `/admin/flags`.
+    pub status: Option<StatusFn>,
+    /// The service's OpenAPI document (its routes plus the base routes).
+    openapi: Arc<OpenApi>,
+}
+
+impl BaseState {
+    pub fn new(service: &'static str, metrics: Metrics, flags: Flags, pool: PgPool, admin_token: Option<String>) -> Self {
+        let ready = vec![("postgres", ready_postgres(pool.clone()))];
+        Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(OpenApi::default()) }
+    }
+
+    /// Adds a readiness check.
+    pub fn with_ready(mut self, name: &'static str, check: ReadyCheck) -> Self {
+        self.ready.push((name, check));
+        self
+    }
+
+    /// Sets the service-specific status shown by `/admin/flags`.
+    pub fn with_status(mut self, status: StatusFn) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// A Postgres readiness check (`select 1`).
+pub fn ready_postgres(pool: PgPool) -> ReadyCheck {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { sqlx::query("select 1").execute(&pool).await.map(|_| ()).map_err(|e| e.to_string()) })
+    })
+}
+
+/// The base routes as an OpenAPI router (so they appear in `/openapi.json`).
+fn base_routes() -> OpenApiRouter<BaseState> {
+    OpenApiRouter::new().routes(routes!(admin::list)).routes(routes!(admin::put)).routes(routes!(admin::preset))
+}
+
+/// Adds the base routes and the observing layer to a service's API; returns the router to serve.
+pub fn finish(api: OpenApiRouter, mut base: BaseState) -> Router {
+    let (api, mut doc) = api.split_for_parts();
+    let (admin, admin_doc) = base_routes().split_for_parts();
+    doc.merge(admin_doc);
+    doc.info.title = format!("shoplab {}", base.service);
+    base.openapi = Arc::new(doc);
+    let plain = Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/openapi.json", axum::routing::get(openapi))
+        .route("/docs", axum::routing::get(|| async { Html(docs::PAGE) }))
+        .merge(admin)
+        .with_state(base.clone());
+    api.merge(plain)
+        .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(base, observe::observe))
+}
+
+/// A router for worker processes (relay, consumers): only health, readiness and metrics.
+pub fn worker_router(base: BaseState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(base)
+}
+
+async fn readyz(State(base): State<BaseState>) -> Response {
+    let mut failed = serde_json::Map::new();
+    for (name, check) in &base.ready {
+        if let Err(e) = check().await {
+            failed.insert((*name).to_owned(), Value::String(e));
+        }
+    }
+    if failed.is_empty() {
+        (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready" }))).into_response()
+    } else {
+        let body =
+            serde_json::json!({ "error": { "code": "not_ready", "message": "dependencies unavailable" }, "failed": failed });
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    }
+}
+
+async fn metrics(State(base): State<BaseState>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], base.metrics.render()).into_response()
+}
+
+async fn openapi(State(base): State<BaseState>) -> axum::Json<OpenApi> {
+    axum::Json((*base.openapi).clone())
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, letting in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!(event = "shutdown_requested");
+}

@@ -1,0 +1,126 @@
+//! Test support (feature `test-support`): every test gets its own database, Redis key prefix and RabbitMQ
+//! names, so tests run in parallel against the real services and never see each other's data.
+//!
+//! ```ignore
+//! let env = kit::testing::TestEnv::new().await;
+//! let app = product::Application::build(env.config(), "127.0.0.1:0").await?;
+//! ```
+//! The database is dropped, the Redis keys deleted and the declared queues/exchanges removed when the
+//! `TestEnv` is dropped.
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::config::Config;
+
+/// Where the test databases are created (`TEST_DATABASE_URL`, default local Postgres).
+fn server_url() -> String {
+    crate::config::env_or("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
+}
+
+/// An isolated environment for one test.
+pub struct TestEnv {
+    /// Name of this test's own database.
+    pub db_name: String,
+    /// A pool on it (migrated).
+    pub pool: PgPool,
+    /// Config pointing every service at the isolated names.
+    config: Config,
+}
+
+impl TestEnv {
+    /// Creates and migrates a fresh database and picks unique Redis/RabbitMQ prefixes.
+    pub async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("shoplab_test_{}", &id[..16]);
+        let mut admin = PgConnection::connect(&format!("{}/postgres", server_url())).await.expect("connect to test Postgres");
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {db_name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        let url = format!("{}/{db_name}", server_url());
+        let pool = PgPoolOptions::new().max_connections(10).connect(&url).await.expect("connect test database");
+        crate::migrate::run(&pool).await.expect("migrate test database");
+        let mut config = Config::from_env();
+        config.database_url = url;
+        config.redis_prefix = format!("t:{}:", &id[..16]);
+        config.amqp_prefix = format!("t.{}", &id[..16]);
+        config.admin_token = Some("test-admin-token".into());
+        Self { db_name, pool, config }
+    }
+
+    /// The config services under test are built from.
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// Bearer token the test config accepts for admin writes.
+    pub fn admin_token(&self) -> &str {
+        self.config.admin_token.as_deref().unwrap_or_default()
+    }
+
+    async fn cleanup(db_name: String, config: Config) {
+        if let Ok(pool) = crate::redis::connect(&config.redis_url, 1).await {
+            let _ = crate::redis::delete_prefix(&pool, &config.redis_prefix).await;
+        }
+        Self::delete_amqp_names(&config).await;
+        if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", server_url())).await {
+            let sql = format!("drop database if exists {db_name} with (force)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+        }
+    }
+}
+
+impl TestEnv {
+    /// Deletes every queue and exchange declared under this environment's prefix.
+    async fn delete_amqp_names(config: &Config) {
+        let names = crate::amqp::declared(&config.amqp_prefix);
+        if names.is_empty() {
+            return;
+        }
+        let Ok(conn) = crate::amqp::connect(&config.amqp_url).await else { return };
+        if let Ok(ch) = conn.create_channel().await {
+            for n in names {
+                let _ = ch.queue_delete(n.as_str().into(), Default::default()).await;
+                let _ = ch.exchange_delete(n.as_str().into(), Default::default()).await;
+            }
+        }
+        let _ = conn.close(200, "test done".into()).await;
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let (db, config) = (self.db_name.clone(), self.config.clone());
+        // Drop cannot be async and the test's runtime may be shutting down: clean up on a fresh one.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(Self::cleanup(db, config));
+            }
+        })
+        .join();
+    }
+}
+
+/// Runs a bound application in the background for the rest of the test; returns its base URL.
+pub fn serve(app: crate::app::Application) -> String {
+    let url = format!("http://{}", app.addr());
+    tokio::spawn(app.run_until_stopped(futures::future::pending()));
+    url
+}
+
+/// Polls `probe` every 20 ms until it returns true or `within` elapses; returns the time it took.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut probe: F) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() <= within {
+        if probe().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    None
+}

@@ -1,0 +1,15 @@
+//! The case-study-1 levers, one module each, naive and optimized paths side by side.
+//!
+//! | flag | module | book chapter |
+//! |---|---|---|
+//! | `product.eager_loading` | [`eager_loading`] | Database and Storage |
+//! | `product.composite_indexes` | [`composite_indexes`] | Database and Storage |
+//! | `product.cache_ttl_secs` | [`cache_ttl`] | Caching Strategies |
+//! | `product.refresh_ahead` | [`refresh_ahead`] | Caching Strategies |
+//! | `product.cache_warming` (+ `product.warm_top_n`) | [`cache_warming`] | Caching Strategies |
+
+pub mod cache_ttl;
+pub mod cache_warming;
+pub mod composite_indexes;
+pub mod eager_loading;
+pub mod refresh_ahead;

@@ -1,0 +1,16 @@
+//! The product service (case study 1): catalogue listing, detail, search and price updates, with the
+//! five levers of the case study as flags (see [`levers`]).
+//!
+//! - [`routes`]: the HTTP API;
+//! - [`levers`]: eager loading, composite indexes, cache TTL, refresh-ahead, cache warming;
+//! - [`cache`]: Redis key layout, the stored envelope, version-based invalidation;
+//! - [`model`]: response types and validated input.
+
+pub mod cache;
+pub mod levers;
+pub mod model;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;

@@ -1,0 +1,155 @@
+//! The product API, read top to bottom: listing, detail, search, categories, price update.
+//!
+//! Reads go through the cache (`levers::refresh_ahead::get`) with a loader that calls the eager-loading
+//! lever; the cached bytes are served as they are. The price update writes the database first, then
+//! bumps the version keys of every page that showed the product, then answers — so no read that starts
+//! after the answer can see the old price.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::FutureExt;
+use kit::db::traced;
+use kit::extract::{Json, Path, Query};
+use kit::{ApiError, ApiResult};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::cache;
+use crate::levers::eager_loading::{self, Filter, PageQuery};
+use crate::levers::refresh_ahead::{self, LoadError, Loader};
+use crate::model::{
+    self, Category, Cursor, Limit, ListParams, NewPrice, Page, PriceChanged, ProductDetail, SearchParams, SearchText,
+};
+use crate::state::AppState;
+
+/// Every product route, with its OpenAPI description.
+pub fn router(state: AppState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_products))
+        .routes(routes!(product_detail))
+        .routes(routes!(search))
+        .routes(routes!(list_categories))
+        .routes(routes!(update_price))
+        .with_state(state)
+}
+
+/// Serves cached JSON bytes as they are.
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A loader that serializes one page of `q`.
+fn page_loader(state: &AppState, q: PageQuery) -> Loader {
+    let state = state.clone();
+    Arc::new(move || {
+        let (state, q) = (state.clone(), q.clone());
+        async move {
+            let page = eager_loading::page(&state.db, &state.flags, &q).await?;
+            Ok::<_, LoadError>(Some(Bytes::from(serde_json::to_vec(&page)?)))
+        }
+        .boxed()
+    })
+}
+
+/// Products by popularity, optionally of one category, one keyset page at a time.
+#[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
+    responses((status = 200, body = Page), (status = 400, description = "bad category, limit or cursor")))]
+#[tracing::instrument(skip_all, fields(category = p.category, limit = p.limit))]
+async fn list_products(State(state): State<AppState>, Query(p): Query<ListParams>) -> ApiResult<Response> {
+    let category = model::category_id(p.category)?;
+    let (limit, cursor) = (Limit::parse(p.limit)?, Cursor::parse(p.cursor.as_deref())?);
+    let slot = state.keys.listing(category, limit.0, &cursor.key());
+    let filter = category.map_or(Filter::All, Filter::Category);
+    let loader = page_loader(&state, PageQuery { filter, cursor, limit });
+    let body = refresh_ahead::get(&state, slot, loader).await?;
+    Ok(json_bytes(body.unwrap_or_default()))
+}
+
+/// One product: category path, current price, stock per warehouse.
+#[utoipa::path(get, path = "/products/{id}", tag = "products",
+    params(("id" = i64, Path, description = "product id (1 is the most popular)")),
+    responses((status = 200, body = ProductDetail), (status = 400, description = "id is not a positive integer"), (status = 404)))]
+#[tracing::instrument(skip_all, fields(product.id = id))]
+async fn product_detail(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Response> {
+    let id = model::product_id(id)?;
+    let slot = state.keys.detail(id);
+    let loader: Loader = {
+        let state = state.clone();
+        Arc::new(move || {
+            let state = state.clone();
+            async move {
+                let detail = eager_loading::details(&state.db, &state.flags, &[id]).await?.pop();
+                Ok::<_, LoadError>(match detail {
+                    Some(d) => Some(Bytes::from(serde_json::to_vec(&d)?)),
+                    None => None,
+                })
+            }
+            .boxed()
+        })
+    };
+    match refresh_ahead::get(&state, slot, loader).await? {
+        Some(body) => Ok(json_bytes(body)),
+        None => Err(ApiError::NotFound(format!("no product with id {id}"))),
+    }
+}
+
+/// Full-text search over name, brand and description (Postgres `websearch_to_tsquery`), by popularity.
+#[utoipa::path(get, path = "/search", tag = "products", params(SearchParams),
+    responses((status = 200, body = Page), (status = 400, description = "missing q, bad limit or cursor")))]
+#[tracing::instrument(skip_all, fields(q = p.q))]
+async fn search(State(state): State<AppState>, Query(p): Query<SearchParams>) -> ApiResult<Response> {
+    let text = SearchText::parse(p.q.as_deref())?;
+    let (limit, cursor) = (Limit::parse(p.limit)?, Cursor::parse(p.cursor.as_deref())?);
+    let slot = state.keys.search(&text.0, limit.0, &cursor.key());
+    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit });
+    let body = refresh_ahead::get(&state, slot, loader).await?;
+    Ok(json_bytes(body.unwrap_or_default()))
+}
+
+/// Every category (a two-level tree: `parent_id` is null at the top).
+#[utoipa::path(get, path = "/categories", tag = "products", responses((status = 200, body = Vec<Category>)))]
+#[tracing::instrument(skip_all)]
+async fn list_categories(State(state): State<AppState>) -> ApiResult<Json<Vec<Category>>> {
+    const SQL: &str = "select id, parent_id, name, slug from product.categories order by id";
+    let mut conn = state.db.acquire().await?;
+    let rows: Vec<Category> = traced(SQL, sqlx::query_as(SQL).fetch_all(&mut *conn)).await?;
+    Ok(Json(rows))
+}
+
+/// Sets a product's price from now on (admin: `Authorization: Bearer $SHOPLAB_ADMIN_TOKEN`).
+///
+/// Appends to the price history, then invalidates the product's detail page, its category's listing
+/// pages, the unfiltered listing and search results, before answering.
+#[utoipa::path(put, path = "/products/{id}/price", tag = "products", request_body = NewPrice,
+    params(("id" = i64, Path, description = "product id")),
+    responses((status = 200, body = PriceChanged), (status = 400, description = "malformed JSON or id"),
+        (status = 401), (status = 403), (status = 404), (status = 422, description = "negative amount or bad currency")),
+    security(("admin_token" = [])))]
+#[tracing::instrument(skip_all, fields(product.id = id))]
+async fn update_price(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(body): Json<NewPrice>,
+) -> ApiResult<(StatusCode, Json<PriceChanged>)> {
+    kit::http::admin::authorize_token(state.admin_token.as_deref(), &headers)?;
+    let id = model::product_id(id)?;
+    let currency = body.validate()?;
+    let mut tx = state.db.begin().await?;
+    const CATEGORY: &str = "select category_id from product.products where id = $1 for update";
+    let category: Option<i32> = traced(CATEGORY, sqlx::query_scalar(CATEGORY).bind(id).fetch_optional(&mut *tx)).await?;
+    let category = category.ok_or_else(|| ApiError::NotFound(format!("no product with id {id}")))?;
+    const INSERT: &str = "insert into product.prices (product_id, currency, amount_cents, valid_from) \
+                          values ($1, $2, $3, clock_timestamp()) returning valid_from";
+    let valid_from =
+        traced(INSERT, sqlx::query_scalar(INSERT).bind(id).bind(&currency).bind(body.amount_cents).fetch_one(&mut *tx)).await?;
+    tx.commit().await?;
+    cache::invalidate(&state.redis, &state.keys, id, category).await.map_err(ApiError::Internal)?;
+    tracing::info!(event = "price_updated", product.id = id, amount_cents = body.amount_cents);
+    let price = model::Price { amount_cents: body.amount_cents, currency };
+    Ok((StatusCode::OK, Json(PriceChanged { product_id: id, price, valid_from })))
+}

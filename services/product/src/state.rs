@@ -1,0 +1,29 @@
+//! The one state struct of the product service, built once at start and cloned into every handler.
+
+use deadpool_redis::Pool;
+use kit::db::Db;
+use kit::flags::Flags;
+use kit::metrics::Metrics;
+
+use crate::cache::Keys;
+use crate::levers::refresh_ahead::Flights;
+
+/// Everything a handler or background task needs; cheap to clone (every field is a shared handle).
+#[derive(Clone)]
+pub struct AppState {
+    /// The main Postgres pool (its waits show in `shoplab_db_pool_acquire_seconds{pool="shared"}`).
+    pub db: Db,
+    /// Redis pool for the cache, sized deliberately (see `startup::REDIS_POOL`).
+    pub redis: Pool,
+    /// The lever snapshot: reading a flag costs no I/O.
+    pub flags: Flags,
+    pub metrics: Metrics,
+    /// Cache key builder under this instance's Redis prefix.
+    pub keys: Keys,
+    /// Where the index lever opens its own connection (its advisory lock is session-scoped).
+    pub database_url: String,
+    /// Bearer token `PUT /products/{id}/price` expects; `None` refuses price writes.
+    pub admin_token: Option<String>,
+    /// In-process single-flight bookkeeping of the refresh-ahead lever.
+    pub flights: Flights,
+}

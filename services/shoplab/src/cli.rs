@@ -1,0 +1,54 @@
+//! Command-line interface: every subcommand and its options.
+
+use clap::{Parser, Subcommand};
+
+use crate::{compare, console, database, doctor, flags, seed, up};
+
+/// shoplab: a reference e-commerce API whose performance optimizations are flags you flip live.
+#[derive(Parser, Debug)]
+#[command(name = "shoplab", version, about, long_about = None)]
+pub struct Cli {
+    /// Postgres connection string.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/shoplab", global = true)]
+    pub database_url: String,
+    /// Redis connection string (checked by `doctor`).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
+    pub redis_url: String,
+    /// RabbitMQ connection string (checked by `doctor`).
+    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", global = true)]
+    pub amqp_url: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the database if missing and apply all migrations.
+    Migrate,
+    /// Load the deterministic lab data set with COPY (idempotent: a complete data set is left alone).
+    Seed(seed::SeedArgs),
+    /// Read and flip the lab's feature flags (through the database; every service sees it within 1 s).
+    #[command(subcommand)]
+    Flags(flags::FlagsCmd),
+    /// Check Postgres, Redis, RabbitMQ, the schema, the data and k6; exit non-zero if a dependency is missing.
+    Doctor,
+    /// Start the whole lab natively (migrate, seed if empty, every service and worker); Ctrl-C stops all.
+    Up(up::UpArgs),
+    /// Run a case study's k6 scenario; with --compare before vs after, with --steps one lever at a time.
+    Case(compare::CaseArgs),
+    /// Serve the trainer console: switches for every lever, live numbers, load button (default :8088).
+    Console(console::ConsoleArgs),
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate => database::migrate(&cli.database_url).await,
+        Command::Seed(args) => seed::run(&cli.database_url, args).await,
+        Command::Flags(cmd) => flags::run(&cli.database_url, cmd).await,
+        Command::Doctor => doctor::run(&cli.database_url, &cli.redis_url, &cli.amqp_url).await,
+        Command::Console(args) => console::run(&cli.database_url, args).await,
+        Command::Case(args) => compare::run(&cli.database_url, args).await,
+        Command::Up(args) => up::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
+    }
+}

@@ -1,0 +1,175 @@
+//! `shoplab up`: the whole lab natively, without Docker. Migrates, seeds if empty, starts every service
+//! and worker from the binaries next to this executable, waits until each is ready, prints the URLs,
+//! prefixes and colours each process's log lines, and on Ctrl-C (or SIGTERM) stops them all.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::stack::{Proc, processes_at};
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Number of `analytics serve` instances (ports 8083, 8084, ...) for the scale-out exercise.
+    #[arg(long, default_value_t = 1)]
+    pub analytics_instances: u16,
+    /// Shift every port by this much (run a second lab beside the first).
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
+    /// Directory holding the service binaries (default: next to this executable).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// Skip seeding even when the database is empty.
+    #[arg(long)]
+    pub no_seed: bool,
+    /// Admin token for the services' admin routes (default: $SHOPLAB_ADMIN_TOKEN, else `workshop-admin`).
+    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", default_value = "workshop-admin")]
+    pub admin_token: String,
+    /// Grafana URL to print if it answers.
+    #[arg(long, env = "GRAFANA_URL", default_value = "http://127.0.0.1:3000")]
+    pub grafana_url: String,
+}
+
+const COLOURS: [&str; 6] = ["\x1b[36m", "\x1b[32m", "\x1b[33m", "\x1b[35m", "\x1b[34m", "\x1b[31m"];
+const RESET: &str = "\x1b[0m";
+
+/// Runs the lab until Ctrl-C.
+pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpArgs) -> anyhow::Result<()> {
+    crate::doctor::require_dependencies(database_url, redis_url, amqp_url).await?;
+    crate::database::migrate(database_url).await?;
+    if !args.no_seed && crate::seed::is_empty(database_url).await? {
+        crate::seed::run(database_url, crate::seed::SeedArgs::defaults()).await?;
+    }
+    let bin_dir = match args.bin_dir.clone() {
+        Some(d) => d,
+        None => std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    let procs = processes_at(args.analytics_instances, args.port_offset);
+    let provider_url = procs.iter().find(|p| p.bin == "email-provider").map(Proc::url).unwrap_or_default();
+    let mut children = Vec::new();
+    for (i, p) in procs.iter().enumerate() {
+        match spawn(p, &bin_dir, &args.admin_token, &provider_url, COLOURS[i % COLOURS.len()]) {
+            Ok(c) => children.push((p.clone(), c)),
+            Err(e) => {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
+        }
+    }
+    let outcome = supervise(&procs, &mut children, &args).await;
+    stop_all(&mut children).await;
+    outcome
+}
+
+fn spawn(p: &Proc, bin_dir: &std::path::Path, token: &str, provider_url: &str, colour: &'static str) -> anyhow::Result<Child> {
+    let bin = bin_dir.join(p.bin);
+    anyhow::ensure!(
+        bin.exists(),
+        "{} not found: build it with `cargo build --workspace` (looked in {})",
+        p.bin,
+        bin_dir.display()
+    );
+    let mut child = Command::new(&bin)
+        .args(&p.args)
+        .env(p.addr_var, &p.addr)
+        .env("SHOPLAB_ADMIN_TOKEN", token)
+        .env("EMAIL_PROVIDER_URL", provider_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", bin.display()))?;
+    let prefix = format!("{colour}{:>16}{RESET} |", p.name);
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(forward(prefix.clone(), BufReader::new(out).lines()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(forward(prefix, BufReader::new(err).lines()));
+    }
+    Ok(child)
+}
+
+async fn forward<R: tokio::io::AsyncBufRead + Unpin>(prefix: String, mut lines: tokio::io::Lines<R>) {
+    while let Ok(Some(line)) = lines.next_line().await {
+        println!("{prefix} {line}");
+    }
+}
+
+/// Waits for readiness, prints the URLs, then waits for Ctrl-C or a process dying.
+async fn supervise(procs: &[Proc], children: &mut [(Proc, Child)], args: &UpArgs) -> anyhow::Result<()> {
+    wait_ready(procs, children).await?;
+    print_urls(procs, args).await;
+    let stop = crate::signals::stop_requested();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                for (p, c) in children.iter_mut() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        anyhow::bail!("{} exited ({status}); stopping the lab", p.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn wait_ready(procs: &[Proc], children: &mut [(Proc, Child)]) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let started = Instant::now();
+    for p in procs {
+        loop {
+            let ok = client.get(format!("{}/readyz", p.url())).send().await.is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            if let Some((_, c)) = children.iter_mut().find(|(q, _)| q.name == p.name)
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                anyhow::bail!("{} exited during start-up ({status}); see its log lines above", p.name);
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(90), "{} not ready after 90 s ({}/readyz)", p.name, p.url());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+async fn print_urls(procs: &[Proc], args: &UpArgs) {
+    println!("\nshoplab is up ({} processes). Ctrl-C stops everything.", procs.len());
+    for p in procs {
+        let docs = if p.args.first().is_none_or(|a| a == "serve") { format!("  docs {}/docs", p.url()) } else { String::new() };
+        println!("  {:<16} {}{docs}", p.name, p.url());
+    }
+    let grafana =
+        reqwest::Client::new().get(format!("{}/api/health", args.grafana_url)).timeout(Duration::from_secs(1)).send().await;
+    match grafana {
+        Ok(r) if r.status().is_success() => println!("  {:<16} {}", "grafana", args.grafana_url),
+        _ => println!("  grafana          not running (docker compose up -d grafana tempo prometheus)"),
+    }
+    println!("  admin token      {}\n", args.admin_token);
+}
+
+/// SIGTERM to every child, then SIGKILL what is still running after 10 s.
+async fn stop_all(children: &mut [(Proc, Child)]) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    for (_, c) in children.iter() {
+        if let Some(pid) = c.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (p, c) in children.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, c.wait()).await.is_err() {
+            eprintln!("{} did not stop in time; killing it", p.name);
+            let _ = c.kill().await;
+        }
+    }
+}

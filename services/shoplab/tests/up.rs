@@ -1,0 +1,82 @@
+//! `shoplab up` starts every service and worker, all readiness probes pass, and Ctrl-C (SIGINT) stops
+//! them all: no child process is left behind.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Pids whose parent is `parent` (from /proc).
+fn children_of(parent: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // the field after the parenthesised command name is the state, then the parent pid
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+        })
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_starts_everything_and_sigint_leaves_nothing_behind() {
+    let env = kit::testing::TestEnv::new().await;
+    let cfg = env.config();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_shoplab"));
+    let bin_dir = exe.parent().unwrap().to_path_buf();
+    for bin in ["product", "auth", "analytics", "email-provider"] {
+        assert!(bin_dir.join(bin).exists(), "{bin} is not built: run `cargo build --workspace` first");
+    }
+    // stay below the ephemeral range (32768+), where a client connection may hold a port
+    let offset = 10_000 + (std::process::id() % 1_000) as u16 * 10;
+    let mut child = Command::new(&exe)
+        .args(["up", "--no-seed", "--analytics-instances", "2", "--port-offset", &offset.to_string()])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .env("DATABASE_URL", &cfg.database_url)
+        .env("SHOPLAB_REDIS_PREFIX", &cfg.redis_prefix)
+        .env("SHOPLAB_AMQP_PREFIX", &cfg.amqp_prefix)
+        .env("GRAFANA_URL", "http://127.0.0.1:1")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let up = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("shoplab is up") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(up, Ok(true), "shoplab up did not report readiness");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let procs = shoplab::stack::processes_at(2, offset);
+    assert_eq!(procs.len(), 9, "5 case-3 and case-1 processes, 2 analytics instances, relay, aggregator");
+    for p in &procs {
+        let r = reqwest::get(format!("{}/readyz", p.url())).await.unwrap();
+        assert_eq!(r.status(), 200, "{} not ready", p.name);
+    }
+    let pids = children_of(child.id().unwrap());
+    assert_eq!(pids.len(), procs.len(), "one child per process");
+
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGINT).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within 30 s").unwrap();
+    assert!(status.success(), "{status}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let left: Vec<i32> = pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
