@@ -95,9 +95,8 @@ pub fn spawn(state: AppState) {
                 }
             };
             // after a failure (database restarting, a build cancelled) try again even without a flip
-            let retry = async {
-                if failed { tokio::time::sleep(RETRY_AFTER).await } else { futures::future::pending::<()>().await }
-            };
+            let retry =
+                async { if failed { tokio::time::sleep(RETRY_AFTER).await } else { futures::future::pending::<()>().await } };
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },
                 _ = retry => {}
