@@ -11,10 +11,25 @@ port() { echo $(( $1 + OFFSET )); }
 WORK=$(mktemp -d)
 UP_PID=""
 PROM_PID=""
+# The lab's own Redis key prefix and RabbitMQ names, emptied first: nothing a developer's lab (or an
+# older build) left under the default `shoplab` prefix can change what this run sees. Queues hold
+# messages, so they go; exchanges hold none and are declared the same way again.
+export SHOPLAB_REDIS_PREFIX=${SHOPLAB_REDIS_PREFIX:-shoplab-live:} SHOPLAB_AMQP_PREFIX=${SHOPLAB_AMQP_PREFIX:-shoplab-live}
+
+reset_names() {
+  redis-cli --scan --pattern "${SHOPLAB_REDIS_PREFIX}*" | xargs -r -n 500 redis-cli del >/dev/null || true
+  if command -v rabbitmqctl >/dev/null; then
+    { rabbitmqctl -q list_queues name 2>/dev/null | grep "^${SHOPLAB_AMQP_PREFIX}\." || true; } | while read -r q; do
+      rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+    done
+  fi
+}
+reset_names
 
 cleanup() {
   [ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null || true
   if [ -n "$UP_PID" ]; then kill -INT "$UP_PID" 2>/dev/null || true; wait "$UP_PID" 2>/dev/null || true; fi
+  reset_names || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -39,6 +39,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    kit::supervise::follow_supervisor();
     let command = Cli::parse().command.unwrap_or(Command::Serve { addr: kit::config::env_or("ANALYTICS_ADDR", addr::ANALYTICS) });
     let service = match &command {
         Command::Serve { .. } => analytics::startup::SERVICE,

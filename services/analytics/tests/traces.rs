@@ -1,40 +1,15 @@
 //! What Tempo shows for case 2: one ingest is one trace through three processes (API -> outbox -> relay ->
 //! RabbitMQ -> aggregator -> Redis), and a pre-aggregated dashboard read has a Redis span and no SQL.
-//! Spans are received for real by a small OTLP/HTTP receiver.
+//! Spans are received for real by an OTLP/HTTP receiver (`kit::testing::OtlpReceiver`).
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
 use chrono::Utc;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message;
 use support::{Lab, PREAGGREGATION, events};
-
-type Received = Arc<Mutex<Vec<Span>>>;
-
-/// An OTLP/HTTP trace receiver on a free port; returns its base URL and what it received.
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: Bytes| async move {
-            let req = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
-            let spans = req.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans);
-            sink.lock().unwrap().extend(spans);
-            ""
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
 
 /// Names of the spans of the trace whose root is the first span named `root`.
 fn trace_of(spans: &[Span], root: &str) -> Vec<(String, i32)> {
@@ -44,9 +19,8 @@ fn trace_of(spans: &[Span], root: &str) -> Vec<(String, i32)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ingest_is_one_trace_from_api_to_aggregator() {
-    let (otlp_url, received) = receiver().await;
-    let otlp = kit::telemetry::Otlp { endpoint: Some(otlp_url), protocol: "http/protobuf".into() };
-    let guard = kit::telemetry::init_with("analytics", otlp);
+    let receiver = kit::testing::OtlpReceiver::start().await;
+    let guard = kit::telemetry::init_with("analytics", receiver.otlp());
     let lab = Lab::start().await;
     lab.set_flag(PREAGGREGATION, true).await;
     let sources = lab.sources().await;
@@ -62,7 +36,7 @@ async fn an_ingest_is_one_trace_from_api_to_aggregator() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     guard.shutdown().await;
 
-    let spans = received.lock().unwrap().clone();
+    let spans = receiver.spans();
     let ingest = trace_of(&spans, "POST /events");
     let has = |name: &str, kind: SpanKind| ingest.iter().any(|(n, k)| n.as_str() == name && *k == kind as i32);
     assert!(has("INSERT analytics.events", SpanKind::Client), "ingest SQL: {ingest:?}");

@@ -32,6 +32,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    kit::supervise::follow_supervisor();
     let cli = Cli::parse();
     let service = match cli.command {
         Command::Serve => auth::startup::SERVICE,

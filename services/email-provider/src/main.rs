@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    kit::supervise::follow_supervisor();
     let telemetry = kit::telemetry::init(email_provider::startup::SERVICE);
     let res = run().await;
     telemetry.shutdown().await;

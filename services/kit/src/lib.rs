@@ -9,6 +9,7 @@
 //!   and the request-observing middleware;
 //! - [`error`], [`extract`]: one JSON error shape for every failure;
 //! - [`outbox`]: the transactional outbox and its relay;
+//! - [`supervise`]: processes started by `shoplab up` stop with it, even when it is killed;
 //! - `testing` (feature `test-support`): an isolated database, key prefix and queue names per test.
 
 pub mod amqp;
@@ -25,6 +26,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod propagation;
 pub mod redis;
+pub mod supervise;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -124,3 +124,58 @@ where
     }
     None
 }
+
+/// An OTLP/HTTP trace receiver on a free port, standing in for Tempo: it decodes every protobuf export
+/// and keeps the spans, so a test checks what a trace really contains.
+///
+/// ```ignore
+/// let receiver = kit::testing::OtlpReceiver::start().await;
+/// let guard = kit::telemetry::init_with("product", receiver.otlp());
+/// // ... requests ...
+/// guard.shutdown().await;
+/// let spans = receiver.spans();
+/// ```
+pub struct OtlpReceiver {
+    url: String,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<Span>>>,
+}
+
+pub use opentelemetry_proto::tonic::trace::v1::Span;
+
+impl OtlpReceiver {
+    /// Binds 127.0.0.1:0 and serves `POST /v1/traces` in the background.
+    pub async fn start() -> Self {
+        use prost::Message;
+        let spans: std::sync::Arc<std::sync::Mutex<Vec<Span>>> = Default::default();
+        let sink = spans.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: bytes::Bytes| async move {
+                use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+                let req = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
+                let got = req.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans);
+                sink.lock().expect("receiver poisoned").extend(got);
+                ""
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind OTLP receiver");
+        let url = format!("http://{}", listener.local_addr().expect("receiver address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, spans }
+    }
+
+    /// Telemetry settings that export to this receiver over OTLP/HTTP.
+    pub fn otlp(&self) -> crate::telemetry::Otlp {
+        crate::telemetry::Otlp { endpoint: Some(self.url.clone()), protocol: "http/protobuf".into() }
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<Span> {
+        self.spans.lock().expect("receiver poisoned").clone()
+    }
+}
+
+/// The value of attribute `key` of `span`, if it has one.
+pub fn span_attr<'a>(span: &'a Span, key: &str) -> Option<&'a opentelemetry_proto::tonic::common::v1::any_value::Value> {
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
+}

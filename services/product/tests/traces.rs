@@ -1,48 +1,20 @@
 //! What Tempo shows for case 1: the naive listing of 20 products is one trace with 81 database spans,
-//! the eager one has 2. Spans are received for real by a small OTLP/HTTP receiver.
+//! the eager one has 2. Spans are received for real by an OTLP/HTTP receiver (`kit::testing::OtlpReceiver`).
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
 use common::*;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use prost::Message;
 use serde_json::json;
-
-type Received = Arc<Mutex<Vec<Span>>>;
-
-/// An OTLP/HTTP trace receiver on a free port; returns its base URL and what it received.
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: Bytes| async move {
-            let req = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
-            let spans = req.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans);
-            sink.lock().unwrap().extend(spans);
-            ""
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
 
 /// A database CLIENT span (the pool-acquire span also names the database system, but is internal).
 fn is_db(span: &Span) -> bool {
     span.kind == SpanKind::Client as i32
-        && span.attributes.iter().any(|kv| {
-            kv.key == "db.system.name"
-                && matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(AnyValue::StringValue(v)) if v == "postgresql")
-        })
+        && matches!(kit::testing::span_attr(span, "db.system.name"), Some(AnyValue::StringValue(v)) if v == "postgresql")
 }
 
 /// Database spans in the trace of the `GET /products` request number `nth` (0-based).
@@ -55,9 +27,8 @@ fn db_spans_of_listing(spans: &[Span], nth: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn naive_listing_trace_has_81_db_spans_and_eager_has_2() {
-    let (otlp_url, received) = receiver().await;
-    let otlp = kit::telemetry::Otlp { endpoint: Some(otlp_url), protocol: "http/protobuf".into() };
-    let guard = kit::telemetry::init_with("product", otlp);
+    let receiver = kit::testing::OtlpReceiver::start().await;
+    let guard = kit::telemetry::init_with("product", receiver.otlp());
     let env = kit::testing::TestEnv::new().await;
     seed(&env, 120, 5).await;
     let app = spawn(&env).await;
@@ -69,7 +40,7 @@ async fn naive_listing_trace_has_81_db_spans_and_eager_has_2() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     guard.shutdown().await;
 
-    let spans = received.lock().unwrap().clone();
+    let spans = receiver.spans();
     let naive = db_spans_of_listing(&spans, 0);
     assert_eq!(naive.len(), 81, "naive: {naive:?}");
     assert_eq!(naive.iter().filter(|n| *n == "SELECT product.prices").count(), 20, "one price lookup per product");

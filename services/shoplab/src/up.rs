@@ -78,6 +78,7 @@ fn spawn(p: &Proc, bin_dir: &std::path::Path, token: &str, provider_url: &str, c
         .env(p.addr_var, &p.addr)
         .env("SHOPLAB_ADMIN_TOKEN", token)
         .env("EMAIL_PROVIDER_URL", provider_url)
+        .env(kit::supervise::SUPERVISOR_PID, std::process::id().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

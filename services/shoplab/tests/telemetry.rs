@@ -1,40 +1,10 @@
 //! A request that runs 3 SQL statements is exported over OTLP as one trace holding 3 database CLIENT
 //! spans, and `/metrics` counts 3 queries for it under the route pattern (never the raw path).
-//! The spans are received for real: a small OTLP/HTTP receiver decodes the protobuf export.
+//! The spans are received for real: `kit::testing::OtlpReceiver` decodes the protobuf export.
 
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
 use utoipa_axum::router::OpenApiRouter;
-
-type Received = Arc<Mutex<Vec<Span>>>;
-
-/// An OTLP/HTTP trace receiver on a free port; returns its base URL and what it received.
-async fn receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        axum::routing::post(move |body: Bytes| async move {
-            let req = ExportTraceServiceRequest::decode(body).expect("valid OTLP protobuf");
-            let spans = req.resource_spans.into_iter().flat_map(|r| r.scope_spans).flat_map(|s| s.spans);
-            sink.lock().unwrap().extend(spans);
-            ""
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
-
-fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a AnyValue> {
-    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
-}
 
 /// A handler running exactly three statements.
 async fn three_queries(axum::extract::State(pool): axum::extract::State<sqlx::PgPool>) -> &'static str {
@@ -49,9 +19,8 @@ async fn three_queries(axum::extract::State(pool): axum::extract::State<sqlx::Pg
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_statements_make_three_db_spans_and_count_three_queries() {
-    let (otlp_url, received) = receiver().await;
-    let otlp = kit::telemetry::Otlp { endpoint: Some(otlp_url), protocol: "http/protobuf".into() };
-    let guard = kit::telemetry::init_with("product", otlp);
+    let receiver = kit::testing::OtlpReceiver::start().await;
+    let guard = kit::telemetry::init_with("product", receiver.otlp());
     let env = kit::testing::TestEnv::new().await;
     let core = kit::app::Core::connect("product", env.config(), 4).await.unwrap();
     let api = OpenApiRouter::new().route("/three/{id}", axum::routing::get(three_queries).with_state(env.pool.clone()));
@@ -62,18 +31,21 @@ async fn three_statements_make_three_db_spans_and_count_three_queries() {
     let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
     guard.shutdown().await;
 
-    let spans = received.lock().unwrap().clone();
+    let spans = receiver.spans();
     let server = spans.iter().find(|s| s.name == "GET /three/{id}").expect("server span exported");
     let db: Vec<&Span> = spans
         .iter()
         .filter(|s| {
             s.trace_id == server.trace_id
-                && matches!(attr(s, "db.system.name"), Some(AnyValue::StringValue(v)) if v == "postgresql")
+                && matches!(kit::testing::span_attr(s, "db.system.name"), Some(AnyValue::StringValue(v)) if v == "postgresql")
         })
         .collect();
     assert_eq!(db.len(), 3, "one span per SQL statement");
     assert!(db.iter().any(|s| s.name == "SELECT product.products"));
-    assert!(db.iter().all(|s| attr(s, "db.query.text").is_some() && attr(s, "db.operation.name").is_some()));
+    assert!(
+        db.iter().all(|s| kit::testing::span_attr(s, "db.query.text").is_some()
+            && kit::testing::span_attr(s, "db.operation.name").is_some())
+    );
 
     let count_line = metrics
         .lines()

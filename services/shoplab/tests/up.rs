@@ -1,5 +1,5 @@
 //! `shoplab up` starts every service and worker, all readiness probes pass, and Ctrl-C (SIGINT) stops
-//! them all: no child process is left behind.
+//! them all: no child process is left behind, not even when `shoplab up` itself is killed.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,9 +28,8 @@ fn alive(pid: i32) -> bool {
         .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_starts_everything_and_sigint_leaves_nothing_behind() {
-    let env = kit::testing::TestEnv::new().await;
+/// `shoplab up` on its own ports, database, key prefix and queue names, once it reports readiness.
+async fn start_up(env: &kit::testing::TestEnv, analytics_instances: u16, slot: u32) -> (tokio::process::Child, u16) {
     let cfg = env.config();
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_shoplab"));
     let bin_dir = exe.parent().unwrap().to_path_buf();
@@ -38,9 +37,16 @@ async fn up_starts_everything_and_sigint_leaves_nothing_behind() {
         assert!(bin_dir.join(bin).exists(), "{bin} is not built: run `cargo build --workspace` first");
     }
     // stay below the ephemeral range (32768+), where a client connection may hold a port
-    let offset = 10_000 + (std::process::id() % 1_000) as u16 * 10;
+    let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
     let mut child = Command::new(&exe)
-        .args(["up", "--no-seed", "--analytics-instances", "2", "--port-offset", &offset.to_string()])
+        .args([
+            "up",
+            "--no-seed",
+            "--analytics-instances",
+            &analytics_instances.to_string(),
+            "--port-offset",
+            &offset.to_string(),
+        ])
         .arg("--bin-dir")
         .arg(&bin_dir)
         .env("DATABASE_URL", &cfg.database_url)
@@ -63,6 +69,25 @@ async fn up_starts_everything_and_sigint_leaves_nothing_behind() {
     .await;
     assert_eq!(up, Ok(true), "shoplab up did not report readiness");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, offset)
+}
+
+/// Waits up to `within` for every pid to be gone; returns those still alive.
+async fn left_after(pids: Vec<i32>, within: Duration) -> Vec<i32> {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() || std::time::Instant::now() > until {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_starts_everything_and_sigint_leaves_nothing_behind() {
+    let env = kit::testing::TestEnv::new().await;
+    let (mut child, offset) = start_up(&env, 2, 0).await;
 
     let procs = shoplab::stack::processes_at(2, offset);
     assert_eq!(procs.len(), 9, "5 case-3 and case-1 processes, 2 analytics instances, relay, aggregator");
@@ -76,7 +101,21 @@ async fn up_starts_everything_and_sigint_leaves_nothing_behind() {
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGINT).unwrap();
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within 30 s").unwrap();
     assert!(status.success(), "{status}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let left: Vec<i32> = pids.into_iter().filter(|p| alive(*p)).collect();
+    let left = left_after(pids, Duration::from_millis(200)).await;
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// SIGKILL gives `shoplab up` no chance to stop anything; its children still go (they follow their
+/// supervisor, see `kit::supervise`), so a killed terminal never leaves the lab's ports taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_stop_even_when_up_is_killed() {
+    let env = kit::testing::TestEnv::new().await;
+    let (mut child, _) = start_up(&env, 1, 500).await;
+    let pids = children_of(child.id().unwrap());
+    assert_eq!(pids.len(), 8, "one child per process");
+
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
+    child.wait().await.unwrap();
+    let left = left_after(pids, Duration::from_secs(15)).await;
+    assert!(left.is_empty(), "processes left behind after SIGKILL: {left:?}");
 }
