@@ -56,6 +56,8 @@ pub struct Coalescer {
 impl Coalescer {
     /// An empty coalescer counting into `metrics` and `stats`.
     pub fn new(metrics: Metrics, stats: Arc<Stats>) -> Self {
+        // at 0 from the start: "nothing coalesced yet" is a value on the dashboard, not an empty panel
+        drop(metrics.coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }));
         Self { cache: Cache::builder().max_capacity(64).time_to_live(WINDOW).build(), metrics, stats }
     }
 

@@ -29,7 +29,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use kit::error::ApiError;
 use kit::flags::Flags;
-use kit::metrics::RouteLabels;
+use kit::metrics::{Metrics, RouteLabels};
 
 use crate::state::AppState;
 
@@ -109,6 +109,12 @@ fn client_key(req: &Request) -> String {
 fn quota(flags: &Flags) -> (u32, u32) {
     let clamp = |v: i64| v.clamp(1, i64::from(u32::MAX)) as u32;
     (clamp(flags.int("auth.rate_limit_per_sec")), clamp(flags.int("auth.rate_limit_burst")))
+}
+
+/// Publishes `route`'s refusal counter at 0 before the first 429, so "no request refused" is a value
+/// on the dashboard rather than an empty panel.
+pub fn count_from_zero(metrics: &Metrics, route: &str) {
+    drop(metrics.rate_limited.get_or_create(&RouteLabels { route: route.to_owned() }));
 }
 
 fn refuse(state: &AppState, req: &Request, wait: Duration) -> Response {

@@ -22,13 +22,15 @@ use crate::levers::rate_limit;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::new()
+    let router = OpenApiRouter::new()
         .routes(routes!(account::signup))
         .routes(routes!(account::verify_email))
         .routes(routes!(session::login))
         .routes(routes!(session::refresh))
         .routes(routes!(session::validate))
-        .routes(routes!(profile::get_profile, profile::put_profile))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::middleware))
-        .with_state(state)
+        .routes(routes!(profile::get_profile, profile::put_profile));
+    for route in router.get_openapi().paths.paths.keys() {
+        rate_limit::count_from_zero(&state.metrics, route);
+    }
+    router.route_layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::middleware)).with_state(state)
 }
