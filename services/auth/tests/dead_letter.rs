@@ -68,3 +68,58 @@ async fn a_message_the_provider_keeps_failing_is_dead_lettered_after_the_last_at
     assert_eq!(lab.messages("doomed@shoplab.test").await["total"], 0);
     let _ = conn.close(200, "done".into()).await;
 }
+
+/// An open breaker refuses calls for longer than the whole retry schedule; the worker holds its messages
+/// instead of spending their attempts on refused calls, so none is dead-lettered and every email goes
+/// out once the provider heals.
+#[tokio::test]
+async fn an_open_breaker_holds_messages_instead_of_dead_lettering_them() {
+    let mut s = settings();
+    s.email.max_attempts = 2;
+    s.breaker = auth::email::breaker::BreakerConfig {
+        timeout: Duration::from_secs(2),
+        failure_rate: 0.5,
+        window: Duration::from_secs(60),
+        min_calls: 1,
+        open_for: Duration::from_secs(3),
+        half_open_probes: 1,
+    };
+    let lab = Lab::start(s).await;
+    lab.flag("auth.async_email", json!(true)).await;
+    lab.flag("auth.email_circuit_breaker", json!(true)).await;
+    lab.flag("emailprovider.latency_ms", json!(0)).await;
+    lab.flag("emailprovider.error_rate", json!(1.0)).await;
+    lab.flag("emailprovider.mode", json!("flaky")).await;
+    let users: Vec<String> = (0..5).map(|i| format!("held{i}@shoplab.test")).collect();
+    for u in &users {
+        lab.signed_up(u).await;
+    }
+    let (_relay, _) = lab.spawn_relay().await;
+    let (_worker, core) = lab.spawn_worker().await;
+
+    let state = |core: &kit::app::Core| {
+        metric(&core.metrics.render(), "shoplab_circuit_breaker_state", &[("dependency", "email-provider")])
+    };
+    eventually("the first failure opened the worker's breaker", Duration::from_secs(10), || async { state(&core) == 2.0 }).await;
+    // the provider heals while the breaker is still open (3 s, far longer than 2 attempts x 50-100 ms)
+    lab.flag("emailprovider.mode", json!("healthy")).await;
+
+    eventually("every email was delivered", Duration::from_secs(30), || async {
+        let mut all = true;
+        for u in &users {
+            all &= lab.messages(u).await["total"] == 1;
+        }
+        all
+    })
+    .await;
+    let conn = kit::amqp::connect(&lab.config.amqp_url).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let topology = Topology::new(&lab.config.amqp_prefix, &lab.settings.email);
+    assert_eq!(dlq_depth(&ch, &topology).await, 0, "nothing dead-lettered");
+    let m = core.metrics.render();
+    assert_eq!(metric(&m, "shoplab_email_send_total", &[("result", "dead_lettered")]), 0.0);
+    assert_eq!(metric(&m, "shoplab_email_send_total", &[("result", "sent")]), 5.0);
+    assert!(metric(&m, "shoplab_email_send_total", &[("result", "short_circuited")]) >= 1.0, "the breaker held messages back");
+    assert_eq!(state(&core), 0.0, "closed again after the probe succeeded");
+    let _ = conn.close(200, "done".into()).await;
+}

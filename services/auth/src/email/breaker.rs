@@ -26,6 +26,8 @@ use serde::Serialize;
 pub const DEPENDENCY: &str = "email-provider";
 /// Transitions kept for the status page.
 const LOG_LEN: usize = 50;
+/// How often a caller waiting in [`SharedBreaker::ready`] looks again while half-open probes are out.
+const PROBE_POLL: Duration = Duration::from_millis(100);
 
 /// The breaker's parameters (book: 5 s timeout, opens at 50 % errors, 30 s recovery).
 #[derive(Clone, Copy, Debug)]
@@ -123,6 +125,17 @@ impl Breaker {
                 Some(Permit::Probe)
             }
             State::HalfOpen => None,
+        }
+    }
+
+    /// How long until a call could get a permit, or `None` if one would get it now. Half-open with every
+    /// probe out, the answer is a short poll: the probes decide what comes next.
+    pub fn permit_in(&self, now: Instant) -> Option<Duration> {
+        match self.state {
+            State::Closed => None,
+            State::Open => self.open_until.and_then(|t| t.checked_duration_since(now)).filter(|d| !d.is_zero()),
+            State::HalfOpen if self.probes_out + self.probes_ok < self.cfg.half_open_probes.max(1) => None,
+            State::HalfOpen => Some(PROBE_POLL),
         }
     }
 
@@ -224,6 +237,19 @@ impl SharedBreaker {
         res
     }
 
+    /// Waits until the breaker would let a call through (at once when closed). For callers with no one
+    /// waiting on them, such as the email worker: holding a message is better than spending its retries
+    /// on calls the breaker refuses. Another caller may still take the permit first: `call` can refuse.
+    pub async fn ready(&self) {
+        loop {
+            let wait = self.inner.lock().expect("breaker poisoned").0.permit_in(Instant::now());
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return,
+            }
+        }
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.inner.lock().expect("breaker poisoned").0.state()
@@ -291,6 +317,25 @@ mod tests {
         assert_eq!(call(&mut b, true, t), None);
         assert_eq!(call(&mut b, true, t), Some(State::Open), "2 of 4 failed = 50 %");
         assert_eq!(b.try_acquire(t + Duration::from_secs(29)), None, "open fails fast");
+    }
+
+    #[test]
+    fn permit_in_tells_waiters_when_a_call_could_go_through() {
+        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
+        assert_eq!(b.permit_in(t), None, "closed: now");
+        fail_n(&mut b, 4, t);
+        assert_eq!(
+            b.permit_in(t + Duration::from_secs(10)),
+            Some(Duration::from_secs(20)),
+            "open: until the recovery window ends"
+        );
+        let after = t + Duration::from_secs(30);
+        assert_eq!(b.permit_in(after), None, "the window is over: a probe may go");
+        let (p1, p2) = (b.try_acquire(after).unwrap(), b.try_acquire(after).unwrap());
+        assert_eq!(b.permit_in(after), Some(PROBE_POLL), "both probes out: wait for their outcome");
+        b.record(p1, true, after);
+        b.record(p2, true, after);
+        assert_eq!(b.permit_in(after), None, "closed again");
     }
 
     #[test]

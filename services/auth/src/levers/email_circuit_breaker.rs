@@ -23,10 +23,11 @@ use std::time::Duration;
 
 use kit::error::{ApiError, ApiResult};
 use kit::flags::Flags;
+use kit::metrics::Metrics;
 use uuid::Uuid;
 
 use super::async_email::{Delivery, count, defer, mark_sent};
-use crate::email::breaker::{Rejected, SharedBreaker};
+use crate::email::breaker::{Rejected, SharedBreaker, State};
 use crate::email::{ProviderClient, SendError, VerificationEmail};
 use crate::state::AppState;
 
@@ -65,9 +66,6 @@ async fn delivered(state: &AppState, tx: &mut sqlx::PgConnection, email: &Verifi
 /// Why the worker's send did not go through.
 #[derive(Debug, thiserror::Error)]
 pub enum SendFailure {
-    /// The breaker is open: not attempted.
-    #[error("circuit open: not attempted")]
-    ShortCircuited,
     /// No answer within the timeout.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
@@ -83,6 +81,11 @@ impl SendFailure {
 }
 
 /// The worker's send: always bounded by `timeout`; through the breaker when the flag is on.
+///
+/// No one waits on the worker, so with the breaker open it does not fail fast: it holds the message until
+/// the breaker lets a call through (the messages behind it stay in the queue). A refused call never
+/// reached the provider, so it must not spend one of the message's attempts: a provider that is down for
+/// longer than the retry schedule would otherwise send every email to the dead-letter queue unsent.
 pub async fn worker_send(
     flags: &Flags,
     breaker: &SharedBreaker,
@@ -90,14 +93,23 @@ pub async fn worker_send(
     email: &VerificationEmail,
     key: &str,
     timeout: Duration,
+    metrics: &Metrics,
 ) -> Result<(), SendFailure> {
     if flags.bool("auth.email_circuit_breaker") {
         // breaker on: a failing provider is left alone for the recovery window
-        breaker.call(provider.send(email, Some(key))).await.map_err(|r| match r {
-            Rejected::Open => SendFailure::ShortCircuited,
-            Rejected::Timeout(t) => SendFailure::Timeout(t),
-            Rejected::Failed(e) => SendFailure::Provider(e),
-        })
+        loop {
+            if breaker.state() != State::Closed {
+                count(metrics, "short_circuited");
+            }
+            breaker.ready().await;
+            match breaker.call(provider.send(email, Some(key))).await {
+                Ok(()) => return Ok(()),
+                // another message took the half-open probe first: wait again
+                Err(Rejected::Open) => continue,
+                Err(Rejected::Timeout(t)) => return Err(SendFailure::Timeout(t)),
+                Err(Rejected::Failed(e)) => return Err(SendFailure::Provider(e)),
+            }
+        }
     } else {
         // breaker off: every message tries, each waiting up to the timeout
         match tokio::time::timeout(timeout, provider.send(email, Some(key))).await {

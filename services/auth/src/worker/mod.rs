@@ -4,7 +4,8 @@
 //! 1. unreadable (no message id, invalid JSON) -> rejected straight into the dead-letter queue;
 //! 2. already in `auth.processed_messages` (a redelivery after a crash between commit and ack) -> ack;
 //! 3. send to the provider with the message id as idempotency key, bounded by a timeout (and through
-//!    the breaker when `auth.email_circuit_breaker` is on);
+//!    the breaker when `auth.email_circuit_breaker` is on: while it is open the message waits, without
+//!    spending an attempt, and the ones behind it stay in the queue);
 //! 4. accepted -> one transaction records the message id in `auth.processed_messages` and stamps
 //!    `email_verifications.sent_at`; then ack;
 //! 5. failed -> republished to the wait queue of its attempt (exponential backoff + jitter) and acked,
@@ -47,10 +48,8 @@ enum Outcome {
     AlreadySent,
     /// It cannot be read: straight to the DLQ.
     Poison(String),
-    /// This attempt failed (provider, timeout, open breaker, or the database around it).
+    /// This attempt failed (provider, timeout, or the database around it).
     Failed {
-        /// The breaker refused the call (counted as `short_circuited`, not `failed`).
-        short_circuited: bool,
         /// Retrying cannot help.
         permanent: bool,
         reason: String,
@@ -59,14 +58,13 @@ enum Outcome {
 
 impl Outcome {
     fn transient(reason: impl ToString) -> Self {
-        Outcome::Failed { short_circuited: false, permanent: false, reason: reason.to_string() }
+        Outcome::Failed { permanent: false, reason: reason.to_string() }
     }
 }
 
 impl From<SendFailure> for Outcome {
     fn from(e: SendFailure) -> Self {
-        let short_circuited = matches!(e, SendFailure::ShortCircuited);
-        Outcome::Failed { short_circuited, permanent: e.is_permanent(), reason: e.to_string() }
+        Outcome::Failed { permanent: e.is_permanent(), reason: e.to_string() }
     }
 }
 
@@ -159,7 +157,9 @@ impl Worker {
         }
         let key = email.idempotency_key.clone().unwrap_or_else(|| id.to_string());
         let timeout = self.settings.email.timeout;
-        if let Err(e) = worker_send(&self.core.flags, &self.breaker, &self.provider, &email, &key, timeout).await {
+        if let Err(e) =
+            worker_send(&self.core.flags, &self.breaker, &self.provider, &email, &key, timeout, &self.core.metrics).await
+        {
             return e.into();
         }
         if let Err(e) = self.mark_processed(id, &email.token).await {
@@ -200,8 +200,8 @@ impl Worker {
                 tracing::error!(event = "email_dead_lettered", reason = %why, "unreadable message sent to the DLQ");
                 self.dead_letter(delivery).await?;
             }
-            Outcome::Failed { short_circuited, permanent, reason } => {
-                count(metrics, if short_circuited { "short_circuited" } else { "failed" });
+            Outcome::Failed { permanent, reason } => {
+                count(metrics, "failed");
                 if permanent || attempt >= self.settings.email.max_attempts {
                     tracing::error!(event = "email_dead_lettered", attempt, error = %reason, "giving up: to the DLQ");
                     self.dead_letter(delivery).await?;
