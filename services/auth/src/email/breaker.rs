@@ -8,8 +8,11 @@
 //! - closed: calls go through; outcomes land in a rolling window. When the window holds at least
 //!   `min_calls` outcomes and the failure share reaches `failure_rate`, the breaker opens.
 //! - open: calls fail at once (short-circuited) for `open_for`.
-//! - half-open: the next `half_open_probes` calls are let through as probes; all succeed -> closed,
-//!   one fails -> open again. Further calls fail fast while the probes are out.
+//! - half-open: the next `half_open_probes` calls are let through as probes and judged by the same
+//!   `failure_rate`: as soon as enough have succeeded that the probes' failure share must stay below it ->
+//!   closed; as soon as enough have failed that it cannot -> open again (with 1 probe: it decides alone).
+//!   Further calls fail fast while the probes are out. A provider failing less than `failure_rate`
+//!   therefore closes the breaker as it would keep it closed, instead of needing a lucky run of successes.
 //!
 //! The open -> half-open step happens at the first call after `open_for`, so an idle breaker shows
 //! "open" until something tries again.
@@ -42,7 +45,7 @@ pub struct BreakerConfig {
     pub min_calls: u32,
     /// How long the breaker stays open before probing.
     pub open_for: Duration,
-    /// Successful probes needed to close again.
+    /// Calls let through while half-open to decide between closed and open again.
     pub half_open_probes: u32,
 }
 
@@ -52,9 +55,9 @@ impl Default for BreakerConfig {
             timeout: Duration::from_secs(5),
             failure_rate: 0.5,
             window: Duration::from_secs(10),
-            min_calls: 10,
+            min_calls: 20,
             open_for: Duration::from_secs(30),
-            half_open_probes: 3,
+            half_open_probes: 5,
         }
     }
 }
@@ -99,13 +102,23 @@ pub struct Breaker {
     probes_out: u32,
     /// Probes that succeeded (half-open).
     probes_ok: u32,
+    /// Probes that failed (half-open).
+    probes_failed: u32,
     /// Outcomes in the window while closed: (when, succeeded).
     window: VecDeque<(Instant, bool)>,
 }
 
 impl Breaker {
     pub fn new(cfg: BreakerConfig) -> Self {
-        Self { cfg, state: State::Closed, open_until: None, probes_out: 0, probes_ok: 0, window: VecDeque::new() }
+        Self {
+            cfg,
+            state: State::Closed,
+            open_until: None,
+            probes_out: 0,
+            probes_ok: 0,
+            probes_failed: 0,
+            window: VecDeque::new(),
+        }
     }
 
     pub fn state(&self) -> State {
@@ -120,7 +133,7 @@ impl Breaker {
         match self.state {
             State::Closed => Some(Permit::Normal),
             State::Open => None,
-            State::HalfOpen if self.probes_out + self.probes_ok < self.cfg.half_open_probes.max(1) => {
+            State::HalfOpen if self.probes_handed_out() < self.cfg.half_open_probes.max(1) => {
                 self.probes_out += 1;
                 Some(Permit::Probe)
             }
@@ -134,7 +147,7 @@ impl Breaker {
         match self.state {
             State::Closed => None,
             State::Open => self.open_until.and_then(|t| t.checked_duration_since(now)).filter(|d| !d.is_zero()),
-            State::HalfOpen if self.probes_out + self.probes_ok < self.cfg.half_open_probes.max(1) => None,
+            State::HalfOpen if self.probes_handed_out() < self.cfg.half_open_probes.max(1) => None,
             State::HalfOpen => Some(PROBE_POLL),
         }
     }
@@ -146,19 +159,28 @@ impl Breaker {
             (Permit::Normal, State::Closed) => self.record_closed(ok, now),
             (Permit::Probe, State::HalfOpen) => {
                 self.probes_out = self.probes_out.saturating_sub(1);
-                if !ok {
-                    self.open(now);
+                if ok {
+                    self.probes_ok += 1
                 } else {
-                    self.probes_ok += 1;
-                    if self.probes_ok >= self.cfg.half_open_probes.max(1) {
-                        self.enter(State::Closed);
-                    }
+                    self.probes_failed += 1
+                }
+                let probes = self.cfg.half_open_probes.max(1);
+                // most failures the probes may have and still stay below the failure rate
+                let tolerated = ((self.cfg.failure_rate * f64::from(probes)).ceil() as u32).saturating_sub(1);
+                if self.probes_failed > tolerated {
+                    self.open(now);
+                } else if self.probes_ok >= probes - tolerated {
+                    self.enter(State::Closed);
                 }
             }
             // a call that started in an earlier state no longer says anything about this one
             _ => {}
         }
         (self.state != before).then_some(self.state)
+    }
+
+    fn probes_handed_out(&self) -> u32 {
+        self.probes_out + self.probes_ok + self.probes_failed
     }
 
     fn record_closed(&mut self, ok: bool, now: Instant) {
@@ -183,6 +205,7 @@ impl Breaker {
         self.window.clear();
         self.probes_out = 0;
         self.probes_ok = 0;
+        self.probes_failed = 0;
     }
 }
 
@@ -336,6 +359,29 @@ mod tests {
         b.record(p1, true, after);
         b.record(p2, true, after);
         assert_eq!(b.permit_in(after), None, "closed again");
+    }
+
+    #[test]
+    fn half_open_probes_are_judged_by_the_failure_rate() {
+        // 5 probes at 50 %: 2 failures are tolerated, the 3rd reopens; 3 successes close
+        let c = BreakerConfig { half_open_probes: 5, ..cfg() };
+        let (mut b, t) = (Breaker::new(c), Instant::now());
+        fail_n(&mut b, 4, t);
+        let after = t + Duration::from_secs(30);
+        assert_eq!(call(&mut b, false, after), None, "1 failed probe of 5: still deciding");
+        assert_eq!(call(&mut b, true, after), None);
+        assert_eq!(call(&mut b, false, after), None, "2 failed: tolerated");
+        assert_eq!(call(&mut b, true, after), None);
+        assert_eq!(call(&mut b, true, after), Some(State::Closed), "3 of 5 succeeded: below 50 % failures");
+
+        let (mut b, t) = (Breaker::new(c), Instant::now());
+        fail_n(&mut b, 4, t);
+        let after = t + Duration::from_secs(30);
+        assert_eq!(call(&mut b, true, after), None);
+        assert_eq!(call(&mut b, false, after), None);
+        assert_eq!(call(&mut b, false, after), None);
+        assert_eq!(call(&mut b, false, after), Some(State::Open), "3 of 5 failed: open again");
+        assert_eq!(b.permit_in(after), Some(Duration::from_secs(30)), "for another recovery window");
     }
 
     #[test]
