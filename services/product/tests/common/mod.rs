@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use kit::testing::TestEnv;
+pub use kit::testing::eventually;
 use serde_json::Value;
 
 /// A running product service.
@@ -137,20 +138,4 @@ pub async fn redis_cmd<T: kit::redis::redis::FromRedisValue>(env: &TestEnv, cmd:
 /// The test's full key for `suffix` (e.g. `product:detail:1`).
 pub fn key(env: &TestEnv, suffix: &str) -> String {
     format!("{}{suffix}", env.config().redis_prefix)
-}
-
-/// Polls `probe` every 20 ms until it returns true or `within` elapses; returns the time it took.
-pub async fn eventually<F, Fut>(within: Duration, mut probe: F) -> Option<Duration>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = std::time::Instant::now();
-    while started.elapsed() <= within {
-        if probe().await {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
 }
