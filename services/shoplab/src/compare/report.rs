@@ -13,7 +13,8 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
-/// Change from `a` to `b` in percent, marked better or worse for this metric.
+/// Change from `a` to `b` in percent, marked better or worse for this metric. A fall of more than 99 %
+/// rounds to "-100 %" and says nothing about its size, so it also gets the factor ("(7944x lower)").
 fn change(a: Option<f64>, b: Option<f64>, lower_is_better: bool) -> String {
     match (a, b) {
         (Some(a), Some(b)) if a.abs() > f64::EPSILON => {
@@ -25,7 +26,8 @@ fn change(a: Option<f64>, b: Option<f64>, lower_is_better: bool) -> String {
             } else {
                 " worse"
             };
-            format!("{pct:+.0} %{verdict}")
+            let factor = if pct < -99.0 && b.abs() > f64::EPSILON { format!(" ({:.0}x lower)", a / b) } else { String::new() };
+            format!("{pct:+.0} %{verdict}{factor}")
         }
         _ => "—".into(),
     }
@@ -81,5 +83,14 @@ mod tests {
         assert!(t.contains("| p95 latency (ms) | 850 | 175 | -79 % better |"), "{t}");
         assert!(t.contains("| DB queries / request | 81.00 | 2.00 | -98 % better |"), "{t}");
         assert!(!t.contains("cache hit"), "rows without data are left out");
+    }
+
+    #[test]
+    fn a_fall_of_more_than_99_percent_shows_its_factor() {
+        let before = Measures { label: "before".into(), p95_ms: Some(26057.0), server_5xx: Some(12.0), ..Default::default() };
+        let after = Measures { label: "after".into(), p95_ms: Some(3.28), server_5xx: Some(0.0), ..Default::default() };
+        let t = table(&[before, after]);
+        assert!(t.contains("| p95 latency (ms) | 26057 | 3.28 | -100 % better (7944x lower) |"), "{t}");
+        assert!(t.contains("| server 5xx | 12.00 | 0.00 | -100 % better |"), "a fall to zero has no factor: {t}");
     }
 }
