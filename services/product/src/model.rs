@@ -110,7 +110,8 @@ pub struct SearchParams {
 /// Body of `PUT /products/{id}/price`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewPrice {
-    /// The new price in cents (>= 0).
+    /// The new price in cents: 0 to 2^53 - 1 (the largest integer a JavaScript client reads exactly).
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub amount_cents: i64,
     /// ISO 4217 code, three capital letters (default `EUR`).
     pub currency: Option<String>,
@@ -207,11 +208,21 @@ pub fn category_id(raw: Option<i32>) -> Result<Option<i32>, ApiError> {
     }
 }
 
+/// The largest price accepted: 2^53 - 1, the largest integer a JSON client in JavaScript (k6, the
+/// console, a browser) reads exactly. A larger one would be stored and then shown as a different number.
+pub const MAX_AMOUNT_CENTS: i64 = (1 << 53) - 1;
+
 impl NewPrice {
     /// Checks the amount and currency; returns the currency to store.
     pub fn validate(&self) -> Result<String, ApiError> {
         if self.amount_cents < 0 {
             return Err(ApiError::unprocessable("invalid_price", "amount_cents must be >= 0"));
+        }
+        if self.amount_cents > MAX_AMOUNT_CENTS {
+            return Err(ApiError::unprocessable(
+                "invalid_price",
+                format!("amount_cents must be at most {MAX_AMOUNT_CENTS}, got {}", self.amount_cents),
+            ));
         }
         let currency = self.currency.clone().unwrap_or_else(|| "EUR".to_owned());
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -233,6 +244,17 @@ mod tests {
         for bad in ["", "abc", "zz000000000000000000000000000000", &"f".repeat(32), &"0".repeat(33)] {
             assert!(Cursor::parse(Some(bad)).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn price_is_bounded_and_currency_checked() {
+        let price = |amount_cents, currency: Option<&str>| NewPrice { amount_cents, currency: currency.map(str::to_owned) };
+        assert_eq!(price(0, None).validate().unwrap(), "EUR");
+        assert_eq!(price(MAX_AMOUNT_CENTS, Some("USD")).validate().unwrap(), "USD");
+        assert!(price(-1, None).validate().is_err());
+        assert!(price(MAX_AMOUNT_CENTS + 1, None).validate().is_err());
+        assert!(price(i64::MAX, None).validate().is_err());
+        assert!(price(100, Some("eur")).validate().is_err());
     }
 
     #[test]

@@ -70,6 +70,8 @@ async fn price_updates_validate_and_need_the_admin_token() {
     assert_error(s, &b, 422, "invalid_body", "wrong type");
     let (s, b) = put("/products/1/price", token, r#"{"amount_cents": -5}"#).await;
     assert_error(s, &b, 422, "invalid_price", "negative");
+    let (s, b) = put("/products/1/price", token, r#"{"amount_cents": 9223372036854775807}"#).await;
+    assert_error(s, &b, 422, "invalid_price", "beyond what a JSON client reads exactly");
     let (s, b) = put("/products/1/price", token, r#"{"amount_cents": 5, "currency": "euro"}"#).await;
     assert_error(s, &b, 422, "invalid_currency", "currency");
     let (s, b) = put("/products/424242/price", token, r#"{"amount_cents": 5}"#).await;
