@@ -29,6 +29,7 @@ async fn bad_batches_name_the_offending_index() {
     with(2, "type", json!("click"), "events[2].type");
     with(1, "product_id", json!(0), "events[1].product_id");
     with(3, "amount_cents", json!(-5), "events[3].amount_cents");
+    with(1, "amount_cents", json!(i64::MAX), "events[1].amount_cents");
     with(0, "occurred_at", json!(now + Duration::minutes(10)), "events[0].occurred_at");
     with(2, "occurred_at", json!(now - Duration::days(8)), "events[2].occurred_at");
     for (batch, expect) in cases {

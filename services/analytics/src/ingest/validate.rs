@@ -17,6 +17,11 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_FUTURE: Duration = Duration::minutes(5);
 /// How old an event may be: older ones fall outside every dashboard window.
 pub const MAX_AGE: Duration = Duration::days(7);
+/// Largest `amount_cents` of one event (100 000 000.00 in the shop's currency). Revenue is summed in
+/// 64-bit integers in Postgres and in Redis buckets (whose scripts compute in doubles, exact up to 2^53):
+/// with this bound no window of real traffic can overflow either, where one event of `i64::MAX` would
+/// make every dashboard over its window fail and the aggregator retry its batch for ever.
+pub const MAX_AMOUNT_CENTS: i64 = 10_000_000_000;
 
 /// `POST /events` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,7 +42,8 @@ pub struct EventIn {
     pub product_id: i64,
     pub user_id: Option<i64>,
     pub session_id: Option<String>,
-    /// Order value (>= 0); counted as revenue for `order` events. Default 0.
+    /// Order value in cents, 0 to 10 000 000 000; counted as revenue for `order` events. Default 0.
+    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
     pub amount_cents: Option<i64>,
     /// When it happened; default now. At most 5 minutes ahead and 7 days back.
     pub occurred_at: Option<DateTime<Utc>>,
@@ -86,8 +92,8 @@ fn validate_one(e: EventIn, now: DateTime<Utc>) -> Result<Event, String> {
         return Err(format!("product_id must be > 0 (got {})", e.product_id));
     }
     let amount_cents = e.amount_cents.unwrap_or(0);
-    if amount_cents < 0 {
-        return Err(format!("amount_cents must be >= 0 (got {amount_cents})"));
+    if !(0..=MAX_AMOUNT_CENTS).contains(&amount_cents) {
+        return Err(format!("amount_cents must be between 0 and {MAX_AMOUNT_CENTS} (got {amount_cents})"));
     }
     let occurred_at = e.occurred_at.unwrap_or(now).trunc_subsecs(6);
     if occurred_at > now + MAX_FUTURE {
@@ -146,6 +152,17 @@ mod tests {
         let (mut a, mut b) = (ev("view", 1), ev("view", 2));
         (a.id, b.id) = (Some(id), Some(id));
         assert!(message(validate(BatchIn { events: vec![a, b] }, now)).starts_with("events[1].id duplicates events[0]"));
+    }
+
+    #[test]
+    fn amounts_are_bounded() {
+        let now = Utc::now();
+        let order = |amount| EventIn { amount_cents: Some(amount), ..ev("order", 1) };
+        assert!(validate(BatchIn { events: vec![order(0), order(MAX_AMOUNT_CENTS)] }, now).is_ok());
+        assert!(message(validate(BatchIn { events: vec![order(5), order(-1)] }, now)).starts_with("events[1].amount_cents"));
+        let batch = BatchIn { events: vec![order(MAX_AMOUNT_CENTS + 1)] };
+        assert!(message(validate(batch, now)).starts_with("events[0].amount_cents"));
+        assert!(message(validate(BatchIn { events: vec![order(i64::MAX)] }, now)).starts_with("events[0].amount_cents"));
     }
 
     #[test]
