@@ -38,6 +38,10 @@ async fn start_up(env: &kit::testing::TestEnv, analytics_instances: u16, slot: u
     }
     // stay below the ephemeral range (32768+), where a client connection may hold a port
     let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
+    // The services run in child processes, so their queue and exchange names are declared there; name
+    // them here too, so the TestEnv deletes them when the test ends (and no empty queues pile up).
+    let _ = auth::email::topology::Topology::new(&cfg.amqp_prefix, &auth::settings::Settings::from_env().unwrap().email);
+    let _ = analytics::message::Names::new(&cfg.amqp_prefix);
     let mut child = Command::new(&exe)
         .args([
             "up",
