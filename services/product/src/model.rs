@@ -210,6 +210,7 @@ pub fn category_id(raw: Option<i32>) -> Result<Option<i32>, ApiError> {
 
 /// The largest price accepted: 2^53 - 1, the largest integer a JSON client in JavaScript (k6, the
 /// console, a browser) reads exactly. A larger one would be stored and then shown as a different number.
+/// The OpenAPI `maximum` of [`NewPrice::amount_cents`] repeats this value (utoipa takes literals only).
 pub const MAX_AMOUNT_CENTS: i64 = (1 << 53) - 1;
 
 impl NewPrice {

@@ -19,8 +19,9 @@ pub const MAX_FUTURE: Duration = Duration::minutes(5);
 pub const MAX_AGE: Duration = Duration::days(7);
 /// Largest `amount_cents` of one event (100 000 000.00 in the shop's currency). Revenue is summed in
 /// 64-bit integers in Postgres and in Redis buckets (whose scripts compute in doubles, exact up to 2^53):
-/// with this bound no window of real traffic can overflow either, where one event of `i64::MAX` would
-/// make every dashboard over its window fail and the aggregator retry its batch for ever.
+/// with this bound no window of real traffic can overflow either, where one event of `i64::MAX` made
+/// every dashboard over its window fail and the aggregator's script stop halfway through its batch.
+/// The OpenAPI `maximum` of [`EventIn::amount_cents`] repeats this value (utoipa takes literals only).
 pub const MAX_AMOUNT_CENTS: i64 = 10_000_000_000;
 
 /// `POST /events` body.
