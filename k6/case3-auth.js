@@ -7,20 +7,21 @@
 //    5 % /me/profile      GET, one in five a PUT of the display name
 // Every virtual user sends its own X-Client-Id, so the per-client rate limiter sees clients, not one IP.
 //
-// Provider chaos: with ADMIN_TOKEN set, a second scenario degrades the provider at CHAOS_AT through
-// PUT /admin/flags — emailprovider.latency_ms = CHAOS_LATENCY_MS (3000), emailprovider.error_rate =
-// CHAOS_ERROR_RATE (0.3), emailprovider.mode = CHAOS_MODE (flaky): the book's slow and flaky provider,
+// Provider chaos: with an admin token (SHOPLAB_ADMIN_TOKEN, else the file SHOPLAB_ADMIN_TOKEN_FILE names),
+// a second scenario degrades the provider at CHAOS_AT through PUT /admin/flags —
+// emailprovider.latency_ms = CHAOS_LATENCY_MS (3000), emailprovider.error_rate = CHAOS_ERROR_RATE (0.3),
+// emailprovider.mode = CHAOS_MODE (flaky): the book's slow and flaky provider,
 // the same values as `shoplab flags preset case3-degraded-provider` — and heals it at HEAL_AT (if given).
-// Without ADMIN_TOKEN the provider is left as it is.
+// Without a token the provider is left as it is.
 //
 // Env: AUTH_URL (http://127.0.0.1:8082), RATE (100/s), DURATION (60s), VUS (50), MAX_VUS (400),
 //      USERS (10000), TOKEN_POOL (100 users logged in by setup), SLO_P99_MS (100),
-//      ADMIN_TOKEN, CHAOS_AT (20s), CHAOS_MODE (flaky), CHAOS_LATENCY_MS (3000), CHAOS_ERROR_RATE (0.3), HEAL_AT.
+//      SHOPLAB_ADMIN_TOKEN[_FILE], CHAOS_AT (20s), CHAOS_MODE (flaky), CHAOS_LATENCY_MS (3000), CHAOS_ERROR_RATE (0.3), HEAL_AT.
 // Thresholds: validate p99 < SLO_P99_MS; server errors (5xx or no answer) < 1 % overall and on /validate.
 import http from 'k6/http';
 import { check } from 'k6';
 import { Counter, Rate } from 'k6/metrics';
-import { env, envInt, summaryOutputs, TREND_STATS } from './lib/common.js';
+import { adminToken, env, envInt, summaryOutputs, TREND_STATS } from './lib/common.js';
 
 const AUTH = env('AUTH_URL', 'http://127.0.0.1:8082').replace(/\/$/, '');
 const RATE = envInt('RATE', 100);
@@ -28,7 +29,7 @@ const DURATION = env('DURATION', '60s');
 const USERS = envInt('USERS', 10000);
 const TOKEN_POOL = envInt('TOKEN_POOL', 100);
 const SLO_P99_MS = envInt('SLO_P99_MS', 100);
-const ADMIN_TOKEN = env('ADMIN_TOKEN', '');
+const ADMIN_TOKEN = adminToken();
 const PASSWORD = 'shoplab-pass';
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 

@@ -47,7 +47,7 @@ grep -q "shoplab is up" "$WORK/up.log" || { tail -40 "$WORK/up.log"; echo "lab n
 export PRODUCT_URL=http://127.0.0.1:$(port 8081) AUTH_URL=http://127.0.0.1:$(port 8082)
 export ANALYTICS_URL=http://127.0.0.1:$(port 8083) EMAIL_PROVIDER_URL=http://127.0.0.1:$(port 8090)
 echo "k6 smoke"
-ADMIN_TOKEN=ci-admin k6 run --quiet k6/smoke.js
+SHOPLAB_ADMIN_TOKEN=ci-admin k6 run --quiet k6/smoke.js
 
 URLS=()
 for p in 8081 8082 8083 8090 9101 9102 9103 9104; do URLS+=("http://127.0.0.1:$(port $p)/metrics"); done
@@ -62,7 +62,7 @@ if command -v prometheus >/dev/null; then
     >"$WORK/prom.log" 2>&1 &
   PROM_PID=$!
   # two scrape intervals of smoke traffic so rate() has points
-  ADMIN_TOKEN=ci-admin ITERATIONS=200 k6 run --quiet k6/smoke.js >/dev/null
+  SHOPLAB_ADMIN_TOKEN=ci-admin ITERATIONS=200 k6 run --quiet k6/smoke.js >/dev/null
   sleep 12
   # every panel query must run without error and return data: series that only move under their case's
   # load (429s, coalesced requests, 5xx) are published at 0 from the start, so a quiet lab shows 0, not "No data"

@@ -8,6 +8,18 @@ export function env(name, fallback) {
   return v === undefined || v === '' ? fallback : v;
 }
 
+/**
+ * The admin token, read the way the services read it: SHOPLAB_ADMIN_TOKEN when set (set but empty: no
+ * token), else the contents of the file SHOPLAB_ADMIN_TOKEN_FILE names (the Docker lab mounts its
+ * generated token there). Call it at the top level of a script: k6 opens files only in the init stage.
+ */
+export function adminToken() {
+  const token = __ENV.SHOPLAB_ADMIN_TOKEN;
+  if (token !== undefined) return token;
+  const file = __ENV.SHOPLAB_ADMIN_TOKEN_FILE;
+  return file ? open(file).trim() : '';
+}
+
 /** Integer env var. */
 export function envInt(name, fallback) {
   return parseInt(env(name, String(fallback)), 10);
