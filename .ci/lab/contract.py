@@ -98,7 +98,11 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "RUST_LOG": "info",
     "SHOPLAB_REDIS_PREFIX": "shoplab:",
     "SHOPLAB_AMQP_PREFIX": "shoplab",
-    "AUTH_JWT_SECRET": None,  # lab default in code; set a real secret outside workshops
+    # Secrets: the variable, else the file it names (an explicitly set empty admin token disables writes).
+    "SHOPLAB_ADMIN_TOKEN_FILE": None,
+    "AUTH_JWT_SECRET": None,  # outside lab mode, missing or short refuses to start
+    "AUTH_JWT_SECRET_FILE": None,
+    "SHOPLAB_LAB": None,  # "1" = lab mode (set by `shoplab up` and compose)
 }
 
 
@@ -115,21 +119,26 @@ class Role:
 
 
 ROLES = [
-    Role("product", ("product",), "PRODUCT_ADDR", 8081, {"REDIS_URL", "SHOPLAB_ADMIN_TOKEN"}),
-    Role("auth", ("auth", "serve"), "AUTH_ADDR", 8082,
-         {"REDIS_URL", "AMQP_URL", "EMAIL_PROVIDER_URL", "SHOPLAB_ADMIN_TOKEN"}),
-    Role("analytics", ("analytics", "serve"), "ANALYTICS_ADDR", 8083,
+    Role("product", ("shoplab", "product"), "PRODUCT_ADDR", 8081, {"REDIS_URL", "SHOPLAB_ADMIN_TOKEN"}),
+    Role("auth", ("shoplab", "auth", "serve"), "AUTH_ADDR", 8082,
+         {"REDIS_URL", "AMQP_URL", "EMAIL_PROVIDER_URL", "SHOPLAB_ADMIN_TOKEN", "AUTH_JWT_SECRET"}),
+    Role("analytics", ("shoplab", "analytics", "serve"), "ANALYTICS_ADDR", 8083,
          {"REDIS_URL", "AMQP_URL", "SHOPLAB_ADMIN_TOKEN"}),
-    Role("email-provider", ("email-provider",), "EMAIL_PROVIDER_ADDR", 8090, {"SHOPLAB_ADMIN_TOKEN"}),
-    Role("auth-relay", ("auth", "relay"), "METRICS_ADDR", 9101, {"AMQP_URL"}),
-    Role("email-worker", ("auth", "email-worker"), "METRICS_ADDR", 9102, {"AMQP_URL", "EMAIL_PROVIDER_URL"}),
-    Role("analytics-relay", ("analytics", "relay"), "METRICS_ADDR", 9103, {"AMQP_URL"}),
-    Role("aggregator", ("analytics", "aggregator"), "METRICS_ADDR", 9104, {"REDIS_URL", "AMQP_URL"}),
+    Role("email-provider", ("shoplab", "email-provider"), "EMAIL_PROVIDER_ADDR", 8090, {"SHOPLAB_ADMIN_TOKEN"}),
+    Role("auth-relay", ("shoplab", "auth", "relay"), "METRICS_ADDR", 9101, {"AMQP_URL"}),
+    Role("email-worker", ("shoplab", "auth", "email-worker"), "METRICS_ADDR", 9102,
+         {"AMQP_URL", "EMAIL_PROVIDER_URL"}),
+    Role("analytics-relay", ("shoplab", "analytics", "relay"), "METRICS_ADDR", 9103, {"AMQP_URL"}),
+    Role("aggregator", ("shoplab", "analytics", "aggregator"), "METRICS_ADDR", 9104, {"REDIS_URL", "AMQP_URL"}),
 ]
 
-# The one-shot job: `shoplab migrate && shoplab seed`.
+# The one-shot job: `shoplab migrate --wait 60s && shoplab seed --if-empty`.
 CLI_ROLE = Role("shoplab", ("shoplab",), needs={"REDIS_URL"})
 CLI_ROLE.needs.discard("OTEL_EXPORTER_OTLP_ENDPOINT")
+
+# Secrets a container may get from a file instead: VAR is "set" when VAR_FILE is (the binaries read
+# these *_FILE variables themselves; AMQP_URL_FILE is read by the image's entrypoint, docker/entrypoint.sh).
+FILE_VARIANTS = {"SHOPLAB_ADMIN_TOKEN", "AUTH_JWT_SECRET", "AMQP_URL"}
 
 
 def role_for(command) -> Role | None:

@@ -7,6 +7,7 @@ static` passes on the repository and fails, naming the problem, on a copy with o
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -78,7 +79,32 @@ MUTATIONS = [
     ("docker-compose.yml", "      - --enable-feature=exemplar-storage\n", "",
      "lacks --enable-feature=exemplar-storage"),
     ("docker-compose.yml", "    profiles:", "    bogus: 1\n    profiles:", "does not match any of the regexes"),
-    ("grafana/tempo.yaml", "endpoint: 0.0.0.0:4317", "endpoint: localhost:4317", "otlp grpc receiver"),
+    ("grafana/tempo.yaml", "endpoint: ${TEMPO_OTLP_HOST:-0.0.0.0}:4317", "endpoint: localhost:4317",
+     "otlp grpc receiver"),
+    ("grafana/tempo.yaml", "path: /var/tempo/wal", "path: /tmp/tempo/wal", "should lie on the tempo-data volume"),
+    # docker compose pull, re-running up, health checks, credentials (checks_compose.py)
+    ("docker-compose.yml", "    pull_policy: build\n", "", "pull_policy is 'never', not 'build'"),
+    ("docker-compose.yml", "  pull_policy: never\n", "", "not 'never'"),
+    ("docker-compose.yml", "shoplab seed --if-empty", "shoplab seed", "without --if-empty"),
+    ("docker-compose.yml", "migrate --wait 60s", "migrate", "without --wait"),
+    ("docker-compose.yml", '"shoplab", "health", "http://127.0.0.1:8081/readyz"',
+     '"curl", "-fsS", "http://127.0.0.1:8081/readyz"', "health check runs 'curl'"),
+    ("docker-compose.yml", '"/busybox/wget"', '"wget"', "which grafana/tempo:2.8.2 does not have"),
+    ("docker-compose.yml", '"-h", "127.0.0.1", ', "", "pg_isready without -h"),
+    ("Dockerfile", "/usr/local/bin/shoplab\n", "/opt/shoplab\n", "health check runs 'shoplab'"),
+    ("docker-compose.yml", "  SHOPLAB_ADMIN_TOKEN:\n", "  SHOPLAB_ADMIN_TOKEN: ${SHOPLAB_ADMIN_TOKEN:-workshop-admin}\n",
+     "leave it without a value"),
+    ("docker-compose.yml", "GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer", "GF_AUTH_ANONYMOUS_ORG_ROLE: Editor", "at most Viewer"),
+    ("docker-compose.yml", "      - --web.enable-remote-write-receiver\n",
+     "      - --web.enable-remote-write-receiver\n      - --web.enable-lifecycle\n", "--web.enable-lifecycle"),
+    ("docker-compose.yml", "RABBITMQ_DEFAULT_USER: shoplab", "RABBITMQ_DEFAULT_USER: guest",
+     "rabbitmq: needs RABBITMQ_DEFAULT_USER"),
+    ("docker-compose.yml", "    condition: service_completed_successfully\n  migrate:", "  migrate:",
+     "should depend on lab-init"),
+    ("grafana/provisioning/datasources/datasources.yaml", "user: shoplab_grafana", "user: postgres",
+     "read-only role shoplab_grafana"),
+    ("grafana/provisioning/datasources/datasources.yaml", "        - name: traceID\n          datasourceUid: tempo\n",
+     "", "name: traceID"),
     ("grafana/prometheus.yml", '"aggregator:9104"', '"aggregator:9105"', "job aggregator scrapes"),
     (".ci/lab/env-vars.txt", "RUST_LOG\n", "", "RUST_LOG is read by the binaries"),
     ("grafana/dashboards/case3-auth.json", "shoplab_email_send_total", "shoplab_email_sends_total",
@@ -102,7 +128,7 @@ class StaticChecksTest(unittest.TestCase):
         for rel, old, new, expected in MUTATIONS:
             with self.subTest(file=rel, expected=expected), tempfile.TemporaryDirectory() as tmp:
                 copy = Path(tmp)
-                for part in ("docker-compose.yml", "grafana", ".ci/lab"):
+                for part in ("docker-compose.yml", "Dockerfile", "docker", "grafana", ".ci/lab"):
                     src = ROOT / part
                     (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
                 target = copy / rel
@@ -112,6 +138,48 @@ class StaticChecksTest(unittest.TestCase):
                 result = self.run_static(copy)
                 self.assertEqual(result.returncode, 1, result.stdout)
                 self.assertIn(expected, result.stdout)
+
+
+# Mixed mode, rendered by Compose v2 (check-configs.sh sets LAB_COMPOSE to the command it installed):
+# (text in docker/compose.native.yml, replacement, expected text in the FAIL lines)
+MIXED_MUTATIONS = [
+    ("  prometheus:\n    network_mode: host\n", "  prometheus:\n", "prometheus: network_mode should be host"),
+    ("    depends_on: !override\n", "    depends_on:\n", "postgres: the observability services depend on it"),
+    ('  - "postgres:127.0.0.1"\n', "", "extra_hosts should map postgres to 127.0.0.1"),
+    ("      TEMPO_OTLP_HOST: 127.0.0.1\n", "      TEMPO_OTLP_HOST: 0.0.0.0\n", "TEMPO_OTLP_HOST should be 127.0.0.1"),
+]
+
+
+class MixedModeTest(unittest.TestCase):
+    def render(self, root: Path) -> Path:
+        out = root / "rendered.json"
+        cmd = os.environ["LAB_COMPOSE"].split() + [
+            "--project-directory", str(root), "-f", str(root / "docker-compose.yml"),
+            "-f", str(root / "docker/compose.native.yml"), "config", "--format", "json"]
+        out.write_text(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        return out
+
+    def run_mixed(self, root: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(LAB / "validate.py"), "mixed", str(self.render(root))],
+                              capture_output=True, text=True)
+
+    def test_mixed_mode_passes_and_each_mutation_is_caught(self):
+        if not os.environ.get("LAB_COMPOSE"):
+            self.skipTest("LAB_COMPOSE (a Compose v2 command) not set; .ci/lab/check-configs.sh sets it")
+        for old, new, expected in [(None, None, None)] + MIXED_MUTATIONS:
+            with self.subTest(expected=expected or "passes"), tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp)
+                for part in ("docker-compose.yml", "docker", "grafana", ".ci/lab"):
+                    src = ROOT / part
+                    (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
+                target = copy / "docker/compose.native.yml"
+                if old is not None:
+                    self.assertIn(old, target.read_text(), "mutation no longer applies")
+                    target.write_text(target.read_text().replace(old, new, 1))
+                result = self.run_mixed(copy)
+                self.assertEqual(result.returncode, 1 if expected else 0, result.stdout)
+                if expected:
+                    self.assertIn(expected, result.stdout)
 
 
 class CountingResult(unittest.TextTestResult):

@@ -7,6 +7,7 @@
     python3 .ci/lab/validate.py promql PROM_URL [--require-data]   # run every panel query
     python3 .ci/lab/validate.py rules-file OUT.yml  # panel queries as recording rules, for `promtool check rules`
     python3 .ci/lab/validate.py tempo-config        # grafana/tempo.yaml has the receivers and generator the lab needs
+    python3 .ci/lab/validate.py mixed RENDERED.json # docker/compose.native.yml merged (`config --format json`)
 
 The contract it checks against is DESIGN §6 (metric names and labels) and §7 (environment), mirrored in
 contract.py; .ci/lab/env-vars.txt lists every environment variable the binaries read.
@@ -25,6 +26,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ next to the checks in the work tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import checks_mixed  # noqa: E402
 import checks_static  # noqa: E402
 import contract  # noqa: E402
 import promql_refs  # noqa: E402
@@ -168,6 +170,12 @@ def cmd_tempo_config() -> int:
     return report.finish()
 
 
+def cmd_mixed(path: str) -> int:
+    report = Report("mixed")
+    report.check(f"mixed mode ({path})", checks_mixed.check_mixed(json.loads(Path(path).read_text())))
+    return report.finish()
+
+
 USAGE = __doc__.split("\n\n")[1]
 
 
@@ -188,6 +196,8 @@ def main(argv: list[str]) -> int:
         return cmd_rules_file(args[0])
     if cmd == "tempo-config" and not args:
         return cmd_tempo_config()
+    if cmd == "mixed" and len(args) == 1:
+        return cmd_mixed(args[0])
     print(USAGE, file=sys.stderr)
     return 2
 
