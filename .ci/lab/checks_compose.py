@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from checks_image import runtime_commands
 from labfiles import ROOT
 
 # Grafana's Postgres datasource logs in as this role (migrations/0050_lab_grafana_reader.sql).
@@ -85,15 +86,6 @@ def check_one_shot_jobs(compose):
     return problems
 
 
-def dockerfile_commands() -> set[str]:
-    """Commands the shoplab image has: whatever its last stage copies into /usr/local/bin, plus the
-    Debian base's shell."""
-    text = (ROOT / "Dockerfile").read_text()
-    last_stage = text[text.rindex("\nFROM "):]
-    names = set(re.findall(r"^COPY\s.*\s/usr/local/bin/([\w.-]+)\s*$", last_stage, re.M))
-    return names | {"sh", "cat"} if "debian" in last_stage.split("\n")[1] else names
-
-
 def _health_command(test) -> tuple[str | None, bool]:
     """(command, needs a shell) of a compose healthcheck test."""
     if isinstance(test, str):
@@ -113,7 +105,7 @@ def check_healthcheck_commands(compose):
         if command is None:
             continue
         image = svc.get("image", "")
-        have = dockerfile_commands() if image in built else IMAGE_COMMANDS.get(image)
+        have = runtime_commands() if image in built else IMAGE_COMMANDS.get(image)
         if have is None:
             problems.append(f"{name}: no record of the commands in {image}; check the image and add it to "
                             "IMAGE_COMMANDS in .ci/lab/checks_compose.py")

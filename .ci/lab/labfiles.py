@@ -14,19 +14,22 @@ ROOT = LAB.parent.parent
 
 
 def _deps():
-    """PyYAML and jsonschema, installed from .ci/lab/requirements.txt on first use if missing."""
+    """PyYAML, jsonschema and dockerfile (BuildKit's own Dockerfile parser), installed from
+    .ci/lab/requirements.txt on first use if missing."""
     try:
+        import dockerfile
         import jsonschema
         import yaml
     except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r",
                         str(LAB / "requirements.txt")], check=True)
+        import dockerfile
         import jsonschema
         import yaml
-    return yaml, jsonschema
+    return yaml, jsonschema, dockerfile
 
 
-yaml, jsonschema = _deps()
+yaml, jsonschema, dockerfile = _deps()
 
 
 def load_yaml(rel: str):

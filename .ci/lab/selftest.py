@@ -101,6 +101,10 @@ MUTATIONS = [
      "rabbitmq: needs RABBITMQ_DEFAULT_USER"),
     ("docker-compose.yml", "    condition: service_completed_successfully\n  migrate:", "  migrate:",
      "should depend on lab-init"),
+    ("Dockerfile", "cargo chef cook --release", "cargo build --release", "no `cargo chef cook` layer"),
+    ("Dockerfile", "ARG CARGO_BUILD_JOBS=default", "ARG JOBS=default", "CARGO_BUILD_JOBS is not a build argument"),
+    ("Dockerfile", "USER shoplab\n", "USER shoplab\nENV RUST_LOG=info\n", "the image sets RUST_LOG"),
+    (".dockerignore", "!docker/entrypoint.sh\n", "", "COPY docker/entrypoint.sh: excluded by .dockerignore"),
     ("grafana/provisioning/datasources/datasources.yaml", "user: shoplab_grafana", "user: postgres",
      "read-only role shoplab_grafana"),
     ("grafana/provisioning/datasources/datasources.yaml", "        - name: traceID\n          datasourceUid: tempo\n",
@@ -128,7 +132,7 @@ class StaticChecksTest(unittest.TestCase):
         for rel, old, new, expected in MUTATIONS:
             with self.subTest(file=rel, expected=expected), tempfile.TemporaryDirectory() as tmp:
                 copy = Path(tmp)
-                for part in ("docker-compose.yml", "Dockerfile", "docker", "grafana", ".ci/lab"):
+                for part in ("docker-compose.yml", "Dockerfile", ".dockerignore", "docker", "grafana", ".ci/lab"):
                     src = ROOT / part
                     (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
                 target = copy / rel
