@@ -62,7 +62,8 @@ RUN useradd --system --uid 10001 --user-group --no-create-home shoplab \
  && mkdir -p /run/shoplab
 COPY --from=builder /out/shoplab /usr/local/bin/shoplab
 COPY docker/entrypoint.sh /usr/local/bin/shoplab-entrypoint
-USER shoplab
+# Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
 # No RUST_LOG here: each process keeps its own quiet default filter unless the user sets one.
 EXPOSE 8081 8082 8083 8090 9101 9102 9103 9104
 ENTRYPOINT ["sh", "/usr/local/bin/shoplab-entrypoint"]

@@ -47,7 +47,8 @@ def _final_stage_problems(final) -> list[str]:
     entry = next((i.value for i in final if i.cmd.upper() == "ENTRYPOINT"), ())
     if not any(v in bins for v in entry):
         problems.append(f"ENTRYPOINT {list(entry)} is not a file the final stage copies in")
-    if not any(i.cmd.upper() == "USER" and i.value[0] not in ("root", "0") for i in final):
+    users = [i.value[0].split(":")[0] for i in final if i.cmd.upper() == "USER"]
+    if not users or users[-1] in ("root", "0"):
         problems.append("the final stage runs as root")
     return problems
 
