@@ -16,7 +16,9 @@
 # files are readable by every user inside the volume: only the lab's containers mount it, and each
 # reads them as its own user (shoplab 10001, RabbitMQ 999, Grafana 472, k6 12345).
 set -eu
-dir=/run/shoplab
+# Overridable only so .ci/lab/selftest.py can run this script against a scratch directory.
+dir=${LAB_SECRETS_DIR:-/run/shoplab}
+tempo_dir=${LAB_TEMPO_DIR:-/var/tempo}
 umask 022
 mkdir -p "$dir"
 chmod 0755 "$dir"
@@ -41,7 +43,7 @@ put rabbitmq-password "$(random_hex)"
 put amqp-url "amqp://shoplab:$(cat "$dir/rabbitmq-password")@rabbitmq:5672/%2f"
 put grafana-admin-password "$(random_hex)"
 
-if [ -d /var/tempo ]; then
-    chown 10001:10001 /var/tempo
+if [ -d "$tempo_dir" ]; then
+    chown 10001:10001 "$tempo_dir"
 fi
 echo "lab-init: done"

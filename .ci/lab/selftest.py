@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tests of the lab checks themselves: the PromQL reader, the /metrics reader, and that `validate.py
-static` passes on the repository and fails, naming the problem, on a copy with one thing broken.
+static` passes on the repository and fails, naming the problem, on a copy with one thing broken; plus
+the lab's scripts (selftest_scripts.py).
 
     python3 .ci/lab/selftest.py        # ends with "selftest: N passed, M failed"
 """
@@ -22,6 +23,7 @@ sys.path.insert(0, str(LAB))
 
 import promql_refs  # noqa: E402
 import validate  # noqa: E402
+from selftest_scripts import EntrypointTest, K6AdminTokenTest, LabInitTest  # noqa: E402,F401 (run below)
 
 
 class PromqlRefsTest(unittest.TestCase):
