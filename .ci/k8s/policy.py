@@ -4,7 +4,7 @@
 Schema validation (kubernetes-validate) says an object is well formed; these checks say it is the
 object we mean to run: every image pinned, every long-running container probed, bounded and locked
 down, every environment variable the shoplab binaries read set for the process each container runs,
-secrets only referenced, and the lab's ConfigMaps holding every dashboard and k6 script of the
+secrets only referenced, every ConfigMap and Service reference resolved, and the lab's ConfigMaps holding every dashboard and k6 script of the
 repository. The shoplab-specific rules live in shoplab_rules.py.
 
     python3 .ci/k8s/policy.py RENDERED.yaml...
@@ -108,6 +108,38 @@ def check_env(obj, spec, config_maps):
             yield check, f"{where}: {problem}"
 
 
+def check_config_refs(obj, spec, config_maps):
+    """Every ConfigMap a pod reads is rendered (kustomize rewrote the generated names)."""
+    names = [v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v]
+    for _, c, _ in containers(obj):
+        names += [s["configMapRef"]["name"] for s in c.get("envFrom") or [] if "configMapRef" in s]
+    for name in names:
+        if name not in config_maps:
+            yield "config-refs", f"{obj['kind']}/{obj['metadata']['name']}: reads ConfigMap {name}, which is not rendered"
+
+
+def service_findings(docs):
+    """Every Service selects the pods of some workload, on a port those pods declare."""
+    pods = []
+    for obj in docs:
+        spec = pod_spec(obj) if obj["kind"] in WORKLOADS else None
+        if spec is not None:
+            tmpl = obj["spec"]["template"] if obj["kind"] != "CronJob" else obj["spec"]["jobTemplate"]["spec"]["template"]
+            ports = {p.get("name") for c in spec["containers"] for p in c.get("ports", [])}
+            ports |= {p["containerPort"] for c in spec["containers"] for p in c.get("ports", [])}
+            pods.append((tmpl.get("metadata", {}).get("labels", {}), ports))
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        selector = svc["spec"].get("selector", {})
+        matched = [ports for labels, ports in pods if selector and selector.items() <= labels.items()]
+        where = f"Service/{svc['metadata']['name']}"
+        if not matched:
+            yield "service-targets", f"{where}: selects no rendered pod template"
+        for port in svc["spec"].get("ports", []):
+            target = port.get("targetPort", port["port"])
+            if matched and not any(target in ports for ports in matched):
+                yield "service-targets", f"{where}: targetPort {target} is not a port of the selected pods"
+
+
 WORKLOAD_CHECKS = (check_images, check_probes, check_resources, check_security, check_shutdown)
 
 
@@ -120,6 +152,7 @@ def workload_findings(docs):
         for check in WORKLOAD_CHECKS:
             yield from check(obj, spec)
         yield from check_env(obj, spec, config_maps)
+        yield from check_config_refs(obj, spec, config_maps)
 
 
 def object_findings(docs):
@@ -139,7 +172,7 @@ def object_findings(docs):
 def run(docs):
     """{check: [failure, ...]} for every check (an empty list = passed)."""
     results = {name: [] for name in shoplab_rules.CHECKS}
-    for check, message in [*workload_findings(docs), *object_findings(docs), *shoplab_rules.repo_findings(docs)]:
+    for check, message in [*workload_findings(docs), *object_findings(docs), *service_findings(docs), *shoplab_rules.repo_findings(docs)]:
         results.setdefault(check, []).append(message)
     return results
 

@@ -21,7 +21,8 @@ ENV_VARS = REPO / ".ci/lab/env-vars.txt"
 # Every check policy.py reports, in order; each must fail on fixtures/broken.yaml (selftest.py).
 CHECKS = (
     "image-pinned", "probes", "resources", "non-root", "read-only-root", "capabilities", "shutdown",
-    "env", "secret-refs", "api-versions", "no-secrets", "hpa-target", "lab-files",
+    "env", "secret-refs", "config-refs", "service-targets", "api-versions", "no-secrets", "hpa-target",
+    "lab-files",
 )
 
 # `shoplab SUBCOMMAND...` -> (role, listen-address variable or None)
