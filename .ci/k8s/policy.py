@@ -4,8 +4,8 @@
 Schema validation (kubernetes-validate) says an object is well formed; these checks say it is the
 object we mean to run: every image pinned, every long-running container probed, bounded and locked
 down, every environment variable the shoplab binaries read set for the process each container runs,
-secrets only referenced, every ConfigMap and Service reference resolved, and the lab's ConfigMaps holding every dashboard and k6 script of the
-repository. The shoplab-specific rules live in shoplab_rules.py.
+secrets only referenced, every ConfigMap and Service reference resolved, and the lab's ConfigMaps
+holding every dashboard and k6 script of the repository. The shoplab-specific rules live in shoplab_rules.py.
 
     python3 .ci/k8s/policy.py RENDERED.yaml...
 
@@ -115,7 +115,8 @@ def check_config_refs(obj, spec, config_maps):
         names += [s["configMapRef"]["name"] for s in c.get("envFrom") or [] if "configMapRef" in s]
     for name in names:
         if name not in config_maps:
-            yield "config-refs", f"{obj['kind']}/{obj['metadata']['name']}: reads ConfigMap {name}, which is not rendered"
+            where = f"{obj['kind']}/{obj['metadata']['name']}"
+            yield "config-refs", f"{where}: reads ConfigMap {name}, which is not rendered"
 
 
 def service_findings(docs):
@@ -124,7 +125,8 @@ def service_findings(docs):
     for obj in docs:
         spec = pod_spec(obj) if obj["kind"] in WORKLOADS else None
         if spec is not None:
-            tmpl = obj["spec"]["template"] if obj["kind"] != "CronJob" else obj["spec"]["jobTemplate"]["spec"]["template"]
+            outer = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+            tmpl = outer["template"]
             ports = {p.get("name") for c in spec["containers"] for p in c.get("ports", [])}
             ports |= {p["containerPort"] for c in spec["containers"] for p in c.get("ports", [])}
             pods.append((tmpl.get("metadata", {}).get("labels", {}), ports))
@@ -172,7 +174,8 @@ def object_findings(docs):
 def run(docs):
     """{check: [failure, ...]} for every check (an empty list = passed)."""
     results = {name: [] for name in shoplab_rules.CHECKS}
-    for check, message in [*workload_findings(docs), *object_findings(docs), *service_findings(docs), *shoplab_rules.repo_findings(docs)]:
+    findings = [*workload_findings(docs), *object_findings(docs), *service_findings(docs)]
+    for check, message in findings + list(shoplab_rules.repo_findings(docs)):
         results.setdefault(check, []).append(message)
     return results
 

@@ -34,7 +34,11 @@ SECRETS = {
     ("shoplab-secrets", "admin-token"): secrets.token_hex(32),
     ("shoplab-secrets", "jwt-secret"): secrets.token_hex(32),
 }
-ISOLATE = {"SHOPLAB_REDIS_PREFIX": "k8s-native:", "SHOPLAB_AMQP_PREFIX": "k8s-native", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+ISOLATE = {
+    "SHOPLAB_REDIS_PREFIX": "k8s-native:",
+    "SHOPLAB_AMQP_PREFIX": "k8s-native",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+}
 
 
 def shift(value, offset):
@@ -93,7 +97,8 @@ def run_one(name, container, spec, ctx):
     """Starts, probes and stops one container; yields (ok, message) lines."""
     env = environment(container, ctx.config_maps, ctx.offset)
     log = open(ctx.log_dir / f"{name}.log", "w")
-    proc = subprocess.Popen(argv(container, ctx.bin_dir, ctx.subcommands), env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = argv(container, ctx.bin_dir, ctx.subcommands)
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         problem = wait_started(proc, probe_url(container, "startupProbe", ctx.offset), 60)
         yield problem is None, f"{name}: started and answered its startup probe" + (f" ({problem})" if problem else "")
@@ -114,13 +119,14 @@ def stop(name, proc, spec, container):
     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
+    budget = grace - pre_stop
     try:
-        code = proc.wait(timeout=grace - pre_stop)
+        code = proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
-        yield False, f"{name}: still running {grace - pre_stop} s after SIGTERM (grace {grace} s - preStop {pre_stop} s)"
+        yield False, f"{name}: still running {budget} s after SIGTERM (grace {grace} s - preStop {pre_stop} s)"
         return
     took = time.monotonic() - started
-    yield code == 0, f"{name}: SIGTERM -> exit {code} in {took:.1f} s (budget {grace - pre_stop} s after a {pre_stop} s preStop)"
+    yield code == 0, f"{name}: SIGTERM -> exit {code} in {took:.1f} s (budget {budget} s after a {pre_stop} s preStop)"
 
 
 class Ctx:
@@ -131,7 +137,8 @@ class Ctx:
         self.log_dir = Path(args.log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         help_text = subprocess.run([str(self.bin_dir / "shoplab"), "--help"], capture_output=True, text=True).stdout
-        self.subcommands = {line.split()[0] for line in help_text.split("Commands:")[-1].splitlines() if line.startswith("  ")}
+        listed = help_text.split("Commands:")[-1].splitlines()
+        self.subcommands = {line.split()[0] for line in listed if line.startswith("  ")}
 
 
 def main():

@@ -50,7 +50,9 @@ CLI_ONLY = {"SHOPLAB_HOME"}
 # The Secrets docs/kubernetes.md tells people to create, and their keys.
 SECRET_KEYS = {
     "shoplab-secrets": {"admin-token", "jwt-secret"},
-    "shoplab-backends": {"database-url", "redis-url", "amqp-url", "postgres-password", "redis-password", "rabbitmq-password"},
+    "shoplab-backends": {
+        "database-url", "redis-url", "amqp-url", "postgres-password", "redis-password", "rabbitmq-password",
+    },
 }
 
 
@@ -116,9 +118,11 @@ def env_problems(container, config_maps):
 def shoplab_env_problems(container, env, sub, role, listen):
     if role == "unknown":
         return [f"`shoplab {' '.join(sub)}` is not a role .ci/k8s/shoplab_rules.py knows"]
-    problems = [f"{v} is not set" for v in sorted(required_vars(sub, role, listen)) if v not in env and ALTERNATIVES_OF.get(v, "") not in env]
+    need = sorted(required_vars(sub, role, listen))
+    problems = [f"{v} is not set" for v in need if v not in env and ALTERNATIVES_OF.get(v, "") not in env]
     problems += [f"{v} must not be set in a cluster" for v in sorted(FORBIDDEN & env.keys())]
-    problems += [f"{v} is a literal; it must come from a Secret" for v in sorted(SECRET_VARS & env.keys()) if "value" in env[v]]
+    literal = [v for v in sorted(SECRET_VARS & env.keys()) if "value" in env[v]]
+    problems += [f"{v} is a literal; it must come from a Secret" for v in literal]
     if listen and listen in env:
         problems += listen_problems(container, listen, env[listen].get("value", ""))
     return problems
@@ -143,7 +147,8 @@ def secret_ref_problems(entry):
     if ref is None:
         return []
     if ref.get("key") not in SECRET_KEYS.get(ref.get("name"), set()):
-        return [("secret-refs", f"{entry['name']} reads {ref.get('name')}/{ref.get('key')}, not a documented Secret key")]
+        source = f"{ref.get('name')}/{ref.get('key')}"
+        return [("secret-refs", f"{entry['name']} reads {source}, not a documented Secret key")]
     return []
 
 
@@ -151,7 +156,8 @@ def repo_findings(docs):
     """Checks tying the rendered lab to the repository's files (only where those objects are rendered)."""
     config_maps = {d["metadata"]["name"].rsplit("-", 1)[0]: d for d in docs if d["kind"] == "ConfigMap"}
     if "grafana-dashboards" in config_maps:
-        yield from missing_files(config_maps["grafana-dashboards"], sorted((REPO / "grafana/dashboards").glob("*.json")), "grafana-dashboards")
+        dashboards = sorted((REPO / "grafana/dashboards").glob("*.json"))
+        yield from missing_files(config_maps["grafana-dashboards"], dashboards, "grafana-dashboards")
         yield from datasource_uids(config_maps.get("grafana-datasources"))
     if "k6-scripts" in config_maps:
         scripts = sorted((REPO / "k6").glob("*.js")) + sorted((REPO / "k6/lib").glob("*.js"))
@@ -192,4 +198,4 @@ def datasource_uids(config_map):
         for text in config_map.get("data", {}).values():
             have |= {(d["uid"], d["type"]) for d in yaml.safe_load(text).get("datasources", [])}
     for uid, kind in sorted(want - have):
-        yield "lab-files", f"datasource uid {uid} ({kind}) of grafana/provisioning is missing from the lab's datasources"
+        yield "lab-files", f"datasource uid {uid} ({kind}) of grafana/provisioning is not in the lab's datasources"
