@@ -12,14 +12,20 @@ liveness probes with 200, and on SIGTERM exits 0 well inside its terminationGrac
 Secrets come from this machine: database-url, redis-url and amqp-url from DATABASE_URL, REDIS_URL and
 AMQP_URL (local defaults), admin-token and jwt-secret generated. Redis and AMQP prefixes are replaced by
 `k8s-native` so a run never touches another lab's keys or queues. Prints `ok`/`FAIL` lines and a summary.
+
+With --drain, the email provider is stopped while requests are in flight: its flags are set to the slow
+mode (2 s per send, through `shoplab flags set`, so use a database of your own), 8 sends are started,
+SIGTERM follows 0.5 s later, and every send must still be answered 202 before the process exits.
 """
 
 import argparse
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -107,11 +113,45 @@ def run_one(name, container, spec, ctx):
         for probe in ("readinessProbe", "livenessProbe"):
             status = get(probe_url(container, probe, ctx.offset))
             yield status == 200, f"{name}: {probe} {probe_url(container, probe, ctx.offset)} -> {status}"
-        yield from stop(name, proc, spec, container)
+        if ctx.drain and name == "email-provider":
+            yield from drain(name, proc, spec, container, ctx)
+        else:
+            yield from stop(name, proc, spec, container)
     finally:
         if proc.poll() is None:
             proc.kill()
         log.close()
+
+
+def send(url, results):
+    body = json.dumps({"to": "drain@shoplab.test", "subject": "drain", "body": "in flight at SIGTERM"}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            results.append(r.status)
+    except Exception as e:  # noqa: BLE001 - a refused or cut request is counted as its error
+        results.append(getattr(e, "code", None) or type(e).__name__)
+
+
+def drain(name, proc, spec, container, ctx):
+    """SIGTERM with 8 slow sends in flight: each must be answered 202."""
+    url = probe_url(container, "readinessProbe", ctx.offset).rsplit("/", 1)[0] + "/send"
+    results = []
+    threads = [threading.Thread(target=send, args=(url, results)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    yield from stop(name, proc, spec, container)
+    for t in threads:
+        t.join()
+    accepted = results.count(202)
+    yield accepted == len(threads), f"{name}: {accepted} of {len(threads)} sends in flight at SIGTERM answered 202"
+
+
+def set_flags(ctx, pairs):
+    env = {**os.environ, "DATABASE_URL": SECRETS[("shoplab-backends", "database-url")]}
+    for flag, value in pairs:
+        subprocess.run([str(ctx.bin_dir / "shoplab"), "flags", "set", flag, value], env=env, check=True, capture_output=True)
 
 
 def stop(name, proc, spec, container):
@@ -133,6 +173,7 @@ class Ctx:
     def __init__(self, args, docs):
         self.bin_dir = Path(args.bin_dir).resolve()
         self.offset = args.offset
+        self.drain = args.drain
         self.config_maps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
         self.log_dir = Path(args.log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -147,9 +188,22 @@ def main():
     parser.add_argument("--bin-dir", default="target/debug")
     parser.add_argument("--offset", type=int, default=3200)
     parser.add_argument("--log-dir", default="/tmp/k8s-native-logs")
+    parser.add_argument("--drain", action="store_true", help="stop the email provider with sends in flight")
     args = parser.parse_args()
     docs = policy.load([args.rendered])
     ctx = Ctx(args, docs)
+    if ctx.drain:
+        set_flags(ctx, [("emailprovider.latency_ms", "2000"), ("emailprovider.mode", "slow")])
+    try:
+        passed, failed = run_all(docs, ctx)
+    finally:
+        if ctx.drain:
+            set_flags(ctx, [("emailprovider.mode", "healthy"), ("emailprovider.latency_ms", "50")])
+    print(f"k8s run-native: {passed} passed, {failed} failed (logs in {ctx.log_dir})")
+    return 1 if failed else 0
+
+
+def run_all(docs, ctx):
     passed = failed = 0
     for obj in docs:
         if obj["kind"] != "Deployment":
@@ -159,8 +213,7 @@ def main():
             for good, message in run_one(obj["metadata"]["name"], container, spec, ctx):
                 print(("ok " if good else "FAIL ") + message, flush=True)
                 passed, failed = passed + good, failed + (not good)
-    print(f"k8s run-native: {passed} passed, {failed} failed (logs in {ctx.log_dir})")
-    return 1 if failed else 0
+    return passed, failed
 
 
 if __name__ == "__main__":
