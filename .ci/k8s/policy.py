@@ -166,9 +166,24 @@ def object_findings(docs):
         if kind == "Secret":
             yield "no-secrets", f"Secret/{name}: secrets are created in the cluster, never committed"
         if kind == "HorizontalPodAutoscaler":
-            target = obj["spec"]["scaleTargetRef"]
-            if (target["kind"], target["name"]) not in names:
-                yield "hpa-target", f"{kind}/{name}: scales {target['kind']}/{target['name']}, which is not rendered"
+            yield from hpa_findings(obj, docs, names)
+
+
+def hpa_findings(hpa, docs, names):
+    """An HPA's target is rendered, leaves the replica count to it, and is covered by a policy/v1 PDB."""
+    target = hpa["spec"]["scaleTargetRef"]
+    where = f"HorizontalPodAutoscaler/{hpa['metadata']['name']}"
+    if (target["kind"], target["name"]) not in names:
+        yield "hpa-target", f"{where}: scales {target['kind']}/{target['name']}, which is not rendered"
+        return
+    workload = next(d for d in docs if (d["kind"], d["metadata"]["name"]) == (target["kind"], target["name"]))
+    if "replicas" in workload["spec"]:
+        # every apply would reset the count the HPA chose
+        yield "hpa-target", f"{where}: {target['kind']}/{target['name']} sets replicas; leave them to the HPA"
+    labels = workload["spec"]["template"]["metadata"].get("labels", {})
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget" and d["apiVersion"] == "policy/v1"]
+    if not any(p["spec"].get("selector", {}).get("matchLabels", {}).items() <= labels.items() for p in pdbs):
+        yield "hpa-target", f"{where}: no PodDisruptionBudget selects the pods of {target['kind']}/{target['name']}"
 
 
 def run(docs):

@@ -37,6 +37,8 @@ EXPECTED = [
     ("api-versions", "policy/v1beta1, expected policy/v1"),
     ("no-secrets", "Secret/shoplab-secrets"),
     ("hpa-target", "scales Deployment/analytics, which is not rendered"),
+    ("hpa-target", "Deployment/product sets replicas; leave them to the HPA"),
+    ("hpa-target", "no PodDisruptionBudget selects the pods of Deployment/product"),
     ("lab-files", "grafana/dashboards/case2-analytics.json is not in ConfigMap grafana-dashboards"),
     ("lab-files", "datasource uid tempo (tempo) of grafana/provisioning is not in"),
 ]
