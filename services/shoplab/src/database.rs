@@ -5,9 +5,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 /// Splits `postgres://.../shoplab` into the server URL (on database `postgres`) and the database name.
 fn split(url: &str) -> anyhow::Result<(String, String)> {
-    let mut u = url::Url::parse(url).map_err(|e| anyhow::anyhow!("DATABASE_URL {url} is not a URL: {e}"))?;
+    let mut u = url::Url::parse(url).map_err(|e| anyhow::anyhow!("DATABASE_URL is not a URL: {e}"))?;
     let name = u.path().trim_start_matches('/').to_owned();
-    anyhow::ensure!(!name.is_empty(), "DATABASE_URL {url} names no database");
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL {} names no database", kit::deps::redact(url));
     anyhow::ensure!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "database name {name} must be [A-Za-z0-9_]");
     u.set_path("/postgres");
     Ok((u.to_string(), name))
