@@ -4,7 +4,8 @@
 #   RabbitMQ restarted (rabbitmqctl stop_app / start_app), every Postgres backend of the lab database
 #   terminated, every Redis client connection killed (CLIENT KILL TYPE normal), and each relay, the email
 #   worker and the aggregator killed with SIGKILL and restarted.
-# After each fault it measures how long until every process answers /readyz again, lets the pipelines
+# After each fault it measures how long until every process answers /readyz again (from the end of the
+# fault: RabbitMQ's start_app after 3 s stopped, the terminate, the CLIENT KILL, the restart), lets the pipelines
 # drain, and counts every signup's verification email at the provider (lost: none arrived; duplicated: more
 # than one). At the end every dashboard window read from the pre-aggregates must equal the SQL over the raw
 # events. Prints the table and exits non-zero if anything was lost or duplicated, a recovery took longer
@@ -165,7 +166,8 @@ for f in $FAULTS; do
   RECOVERY[$f]=$(recovery_from "$T0")
   for k in $K6_PIDS; do wait "$k" || true; done
   drain
-  read -r lost dup < <(count_emails)
+  counts=$(count_emails)
+  read -r lost dup <<<"$counts"
   LOST[$f]=$((lost - seen_lost)) DUPLICATED[$f]=$((dup - seen_dup))
   seen_lost=$lost seen_dup=$dup
   awk -v r="${RECOVERY[$f]}" -v l="$RECOVERY_LIMIT" 'BEGIN { exit !(r > l) }' && failed=1
