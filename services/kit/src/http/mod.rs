@@ -8,6 +8,7 @@ pub mod admin;
 mod docs;
 mod observe;
 mod server;
+pub use server::{HEADER_READ_TIMEOUT, http1_builder};
 
 use std::sync::Arc;
 

@@ -32,8 +32,7 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = http1_builder();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -59,6 +58,14 @@ pub(crate) async fn serve(
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
     Ok(())
+}
+
+/// hyper's HTTP/1.1 connection builder with a timer and [`HEADER_READ_TIMEOUT`]: for processes that run
+/// an accept loop of their own (the email provider's outage simulation) and want the same protection.
+pub fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
 }
 
 async fn handle(router: Router, peer: SocketAddr, req: Request<Incoming>) -> Result<axum::response::Response, Infallible> {
