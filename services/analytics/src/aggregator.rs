@@ -1,11 +1,19 @@
 //! `analytics aggregator`: the background stream consumer that keeps the pre-aggregates current.
 //!
 //! It backfills the buckets from Postgres once (`crate::backfill`), then consumes the batches the relay
-//! publishes. Each batch is applied by one Redis script that first records the message id
-//! (`SET applied:<id> NX`) and only then adds to the buckets — atomically, so a batch is applied entirely
-//! or not at all. The message is acknowledged only after the script returned: killed before, the broker
-//! redelivers it; killed after, the redelivery finds the id applied and is skipped. Hence no event is lost
-//! and none is counted twice, whenever the process dies.
+//! publishes. Each batch is applied by one Redis script (`buckets/apply.lua`) that checks the message's
+//! `applied:<id>` marker first, validates every bucket before its first write and sets the marker last, so
+//! a batch is applied entirely or not at all. The message is acknowledged only after the script returned:
+//! killed before, the broker redelivers it; killed after, the redelivery finds the marker and is skipped.
+//! Hence no event is lost and none is counted twice, whenever the process dies.
+//!
+//! A batch the script refuses (unusable deltas or stored state) is retried [`MAX_APPLY_ATTEMPTS`] times —
+//! republished with its attempt count in `kit::amqp::ATTEMPTS_HEADER` — and then rejected into the dead-letter
+//! queue and counted (`shoplab_analytics_events_total{stage="dead_lettered"}`): never dropped silently, never
+//! blocking the batches behind it. Redis being down is not the batch's fault: that waits and retries.
+//!
+//! When the `ready` marker disappears (events re-seeded: `shoplab seed` resets the pre-aggregates), the
+//! script answers "not ready" and the aggregator rebuilds from Postgres before going on.
 //!
 //! A ticker moves the rolling windows forward every second, so dashboard reads rarely have to.
 
@@ -17,6 +25,7 @@ use kit::Config;
 use kit::app::Core;
 use kit::http::BaseState;
 use kit::metrics::{Metrics, StageLabels};
+use kit::redis::redis::RedisError;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
@@ -36,6 +45,10 @@ pub const SERVICE: &str = "aggregator";
 const PREFETCH: u16 = 32;
 /// Pause after a failure before trying again (Redis or RabbitMQ down).
 const RETRY: Duration = Duration::from_secs(1);
+/// How often an idle consumer checks that the pre-aggregates are still marked ready.
+const READY_CHECK: Duration = Duration::from_secs(2);
+/// Script refusals after which a batch goes to the dead-letter queue.
+pub const MAX_APPLY_ATTEMPTS: i64 = 3;
 
 /// The aggregator process, built and connected.
 pub struct Aggregator {
@@ -74,9 +87,13 @@ impl Aggregator {
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         crate::backfill::ensure(&self.core.db, &self.redis, &self.keys, &stop).await?;
         let ticker = tokio::spawn(roll_windows(self.redis.clone(), self.keys.clone(), stop.clone()));
+        let liveness = kit::health::Liveness::current();
         while !stop.is_cancelled() {
+            liveness.session_started();
             if let Err(e) = self.consume(&stop).await {
-                tracing::warn!(event = "aggregator_consume_failed", error = %format!("{e:#}"), "consumer lost; reconnecting");
+                let error = format!("{e:#}");
+                liveness.session_failed(&error);
+                tracing::warn!(event = "aggregator_consume_failed", error = %error, "consumer lost; reconnecting");
                 tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(RETRY) => {} }
             }
         }
@@ -89,19 +106,23 @@ impl Aggregator {
         let conn = kit::amqp::connect(&self.core.config.amqp_url).await?;
         let ch = conn.create_channel().await?;
         ch.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+        let session = Session { republish: kit::amqp::confirm_channel(&conn).await?, stop: stop.clone() };
         message::declare(&ch, &self.names).await?;
         let opts = BasicConsumeOptions::default();
         let mut consumer =
             ch.basic_consume(self.names.queue.as_str().into(), SERVICE.into(), opts, FieldTable::default()).await?;
         tracing::info!(event = "aggregator_consuming", queue = %self.names.queue);
+        let mut check = tokio::time::interval(READY_CHECK);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => {
                     let _ = conn.close(200, "aggregator stopping".into()).await;
                     return Ok(());
                 }
+                // re-seeded while idle: rebuild now rather than at the next batch
+                _ = check.tick() => crate::backfill::ensure(&self.core.db, &self.redis, &self.keys, stop).await?,
                 next = consumer.next() => match next {
-                    Some(delivery) => self.handle(delivery?).await?,
+                    Some(delivery) => self.handle(delivery?, &session).await?,
                     None => anyhow::bail!("the broker closed the consumer"),
                 },
             }
@@ -109,13 +130,13 @@ impl Aggregator {
     }
 
     /// Processes one delivery inside a CONSUMER span that continues the ingest request's trace.
-    async fn handle(&self, delivery: Delivery) -> anyhow::Result<()> {
+    async fn handle(&self, delivery: Delivery, session: &Session) -> anyhow::Result<()> {
         let span = kit::amqp::consume_span(&self.names.queue, &delivery);
-        self.process(&delivery).instrument(span).await
+        self.process(&delivery, session).instrument(span).await
     }
 
     #[tracing::instrument(skip_all, fields(message_id, events, outcome))]
-    async fn process(&self, delivery: &Delivery) -> anyhow::Result<()> {
+    async fn process(&self, delivery: &Delivery, session: &Session) -> anyhow::Result<()> {
         let id = delivery.properties.message_id().as_ref().map(|m| m.to_string());
         let batch = serde_json::from_slice::<EventBatch>(&delivery.data);
         let (Some(id), Ok(batch)) = (id, batch) else {
@@ -127,18 +148,57 @@ impl Aggregator {
         let span = tracing::Span::current();
         span.record("message_id", id.as_str()).record("events", batch.events.len());
         match buckets::apply(&self.redis, &self.keys, Some(&id), &Deltas::from_events(&batch.events)).await {
+            Ok(Applied::NotReady) => {
+                span.record("outcome", "NotReady");
+                self.retry_later(delivery).await?;
+                // the ready marker is gone (events re-seeded): rebuild, or wait for whoever does
+                crate::backfill::ensure(&self.core.db, &self.redis, &self.keys, &session.stop).await?;
+            }
             Ok(outcome) => {
                 span.record("outcome", format!("{outcome:?}").as_str());
-                if outcome == Applied::NotReady {
-                    return self.retry_later(delivery).await;
-                }
                 self.count(&batch, outcome);
                 delivery.ack(BasicAckOptions::default()).await?;
             }
-            Err(e) => {
-                tracing::warn!(event = "aggregator_apply_failed", error = %e, "Redis refused the batch; will retry");
-                return self.retry_later(delivery).await;
+            Err(e) if !refused(&e) => {
+                tracing::warn!(event = "aggregator_apply_failed", error = %e, "Redis is unavailable; will retry");
+                self.retry_later(delivery).await?;
             }
+            Err(e) => self.refused(delivery, &id, &batch, &e, session).await?,
+        }
+        Ok(())
+    }
+
+    /// A batch the script refused: republished with one more attempt counted, or dead-lettered and counted
+    /// once it was refused [`MAX_APPLY_ATTEMPTS`] times.
+    async fn refused(
+        &self,
+        delivery: &Delivery,
+        id: &str,
+        batch: &EventBatch,
+        e: &RedisError,
+        session: &Session,
+    ) -> anyhow::Result<()> {
+        let attempts = kit::amqp::attempts(delivery) + 1;
+        if attempts >= MAX_APPLY_ATTEMPTS {
+            tracing::error!(event = "aggregator_batch_dead_lettered", message_id = %id, attempts, error = %e);
+            delivery.reject(BasicRejectOptions { requeue: false }).await?;
+            let dead = StageLabels { stage: "dead_lettered" };
+            self.core.metrics.analytics_events.get_or_create(&dead).inc_by(batch.events.len() as u64);
+            return Ok(());
+        }
+        tracing::warn!(event = "aggregator_batch_refused", message_id = %id, attempts, error = %e, "will retry");
+        let msg = kit::amqp::Outgoing {
+            exchange: &self.names.exchange,
+            routing_key: message::ROUTING_KEY,
+            message_id: id,
+            payload: &delivery.data,
+            headers: kit::amqp::attempts_headers(attempts),
+        };
+        match kit::amqp::publish(&session.republish, msg).await {
+            Ok(()) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Err(_) => self.retry_later(delivery).await?,
         }
         Ok(())
     }
@@ -158,6 +218,20 @@ impl Aggregator {
         let lag = (Utc::now() - batch.ingested_at).as_seconds_f64().max(0.0);
         m.aggregator_lag.set(lag);
     }
+}
+
+/// What one consumer connection hands to the processing of each delivery.
+struct Session {
+    /// A confirm channel to republish refused batches on, with their attempt count.
+    republish: lapin::Channel,
+    /// The process's stop signal (a rebuild waiting for another aggregator gives up on it).
+    stop: CancellationToken,
+}
+
+/// Whether the apply script refused the batch (rather than Redis being unreachable or busy): validation
+/// (`INVALID`), a key of the wrong type, or a script runtime error.
+fn refused(e: &RedisError) -> bool {
+    matches!(e.code(), Some("INVALID" | "WRONGTYPE" | "ERR"))
 }
 
 /// Every second, moves each rolling window up to the current bucket.

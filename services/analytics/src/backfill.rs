@@ -15,6 +15,12 @@
 //!    the snapshot counted is skipped as already applied, and one committed after the snapshot is applied.
 //!
 //! Only one aggregator backfills (a lock with a TTL refreshed per chunk); others wait for `ready`.
+//!
+//! Re-seeding replaces the events under the buckets' feet, so [`reset`] (called by `shoplab seed` after it
+//! reloaded the events, and by `analytics aggregator --rebuild`) deletes `ready` and bumps `epoch` in one
+//! atomic step. A running aggregator sees "not ready" on its next batch and rebuilds; a backfill already
+//! running when the reset came read the old events, and finds the epoch changed when it is about to set
+//! `ready`, so it starts over instead of publishing stale counts.
 
 use std::time::Duration;
 
@@ -39,11 +45,12 @@ pub async fn is_ready(redis: &RedisConn, keys: &Keys) -> RedisResult<bool> {
     redis::cmd("EXISTS").arg(keys.ready()).query_async(&mut c).await
 }
 
-/// Deletes the `ready` marker so the next aggregator start rebuilds everything from Postgres
-/// (`analytics aggregator --rebuild`, e.g. after re-seeding the events).
+/// Forgets the pre-aggregates: deletes `ready` and bumps `epoch` atomically, so the buckets are rebuilt
+/// from Postgres (by a running aggregator at its next batch, or by the next one to start) and any backfill
+/// in flight does not mark its outdated result ready.
 pub async fn reset(redis: &RedisConn, keys: &Keys) -> RedisResult<()> {
     let mut c = redis.get().await?;
-    redis::cmd("DEL").arg(keys.ready()).query_async(&mut c).await
+    redis::pipe().atomic().cmd("INCR").arg(keys.epoch()).ignore().cmd("DEL").arg(keys.ready()).ignore().query_async(&mut c).await
 }
 
 /// Returns once the buckets are backfilled, doing the backfill if no other aggregator is.
@@ -55,7 +62,14 @@ pub async fn ensure(db: &Db, redis: &RedisConn, keys: &Keys, stop: &Cancellation
         if lock(redis, keys).await? {
             let res = run(db, redis, keys).await;
             let _ = unlock(redis, keys).await;
-            return res;
+            match res {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    tracing::info!(event = "backfill_superseded", "the events were replaced during the backfill; again");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         }
         tracing::info!(event = "backfill_wait", "another aggregator is backfilling; waiting");
         tokio::select! {
@@ -65,8 +79,21 @@ pub async fn ensure(db: &Db, redis: &RedisConn, keys: &Keys, stop: &Cancellation
     }
 }
 
+/// Sets `ready` to `marker` only if `epoch` still holds the value the backfill started under.
+const SET_READY: &str = "if (redis.call('GET', ARGV[1]) or '0') ~= ARGV[2] then return 0 end \
+     redis.call('SET', ARGV[3], ARGV[4]) return 1";
+
+async fn epoch(redis: &RedisConn, keys: &Keys) -> RedisResult<String> {
+    let mut c = redis.get().await?;
+    let e: Option<String> = redis::cmd("GET").arg(keys.epoch()).query_async(&mut c).await?;
+    Ok(e.unwrap_or_else(|| "0".to_owned()))
+}
+
+/// Rebuilds every bucket from one snapshot; false when the events were reset meanwhile (nothing marked ready).
 #[tracing::instrument(skip_all, fields(events, messages))]
-async fn run(db: &Db, redis: &RedisConn, keys: &Keys) -> anyhow::Result<()> {
+async fn run(db: &Db, redis: &RedisConn, keys: &Keys) -> anyhow::Result<bool> {
+    // read before the snapshot: a reset after this point changes it, and is seen below
+    let started_under = epoch(redis, keys).await?;
     wipe(redis, keys).await?;
     let mut tx = db.begin().await?;
     const ISOLATION: &str = "set transaction isolation level repeatable read, read only";
@@ -80,10 +107,21 @@ async fn run(db: &Db, redis: &RedisConn, keys: &Keys) -> anyhow::Result<()> {
     tx.commit().await?;
     let marker = serde_json::json!({ "snapshot_at": now, "events": events, "messages": messages }).to_string();
     let mut c = redis.get().await?;
-    let _: () = redis::cmd("SET").arg(keys.ready()).arg(marker).query_async(&mut c).await?;
+    let set: i64 = redis::cmd("EVAL")
+        .arg(SET_READY)
+        .arg(0)
+        .arg(keys.epoch())
+        .arg(&started_under)
+        .arg(keys.ready())
+        .arg(marker)
+        .query_async(&mut c)
+        .await?;
+    if set == 0 {
+        return Ok(false);
+    }
     tracing::Span::current().record("events", events).record("messages", messages);
     tracing::info!(event = "backfill_done", events, messages, snapshot_at = %now, "buckets backfilled from Postgres");
-    Ok(())
+    Ok(true)
 }
 
 const COUNTS: &str = "select floor(extract(epoch from occurred_at) / $2)::int8 as bucket, \
@@ -148,15 +186,15 @@ async fn mark_applied(tx: &mut sqlx::PgConnection, redis: &RedisConn, keys: &Key
     Ok(ids.len())
 }
 
-/// Deletes every pre-aggregate key (not the lock), so a backfill always starts from nothing.
+/// Deletes every pre-aggregate key (not the lock, not the epoch), so a backfill always starts from nothing.
 async fn wipe(redis: &RedisConn, keys: &Keys) -> anyhow::Result<()> {
     let mut c = redis.get().await?;
-    let (pattern, lock) = (format!("{}*", keys.base), keys.backfill_lock());
+    let (pattern, lock, epoch) = (format!("{}*", keys.base), keys.backfill_lock(), keys.epoch());
     let mut cursor: u64 = 0;
     loop {
         let (next, found): (u64, Vec<String>) =
             redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut c).await?;
-        let doomed: Vec<&String> = found.iter().filter(|k| **k != lock).collect();
+        let doomed: Vec<&String> = found.iter().filter(|k| **k != lock && **k != epoch).collect();
         if !doomed.is_empty() {
             let _: () = redis::cmd("UNLINK").arg(doomed).query_async(&mut c).await?;
         }

@@ -31,7 +31,8 @@ enum Command {
         /// Where /healthz, /readyz and /metrics are served.
         #[arg(long, env = "METRICS_ADDR", default_value = addr::AGGREGATOR)]
         metrics_addr: String,
-        /// Rebuild the buckets from Postgres (e.g. after re-seeding events). Stop other aggregators first.
+        /// Forget the pre-aggregates first, so they are rebuilt from Postgres (`shoplab seed` does this by
+        /// itself when it reloads the events; running aggregators notice and rebuild within seconds).
         #[arg(long)]
         rebuild: bool,
     },

@@ -1,8 +1,7 @@
 //! `analytics relay`: publishes the outbox rows of accepted batches to RabbitMQ.
 //!
-//! The relay itself is the kit's (`kit::outbox::Relay`: rows claimed with `FOR UPDATE SKIP LOCKED`,
-//! publisher confirms, marked published in the same transaction, the ingest request's `traceparent`
-//! carried on). This module gives it a process: it declares the topology (so a batch published before the
+//! The relay itself is the kit's (`kit::outbox::Relay`: rows leased by a short claim, publisher confirms
+//! with a bounded wait, refused rows parked, the ingest request's `traceparent` carried on). This module gives it a process: it declares the topology (so a batch published before the
 //! aggregator ever ran still has a queue to wait in), and reconnects when RabbitMQ goes away — the rows
 //! simply stay unpublished until then, nothing is lost.
 
@@ -10,6 +9,7 @@ use std::time::Duration;
 
 use kit::Config;
 use kit::app::Core;
+use kit::health::Liveness;
 use kit::http::BaseState;
 use kit::outbox::{Relay, Table};
 use tokio_util::sync::CancellationToken;
@@ -45,9 +45,13 @@ impl RelayWorker {
 
     /// Relays until `stop` is cancelled, reconnecting after failures.
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let liveness = Liveness::current();
         while !stop.is_cancelled() {
+            liveness.session_started();
             if let Err(e) = self.relay(&stop).await {
-                tracing::warn!(event = "relay_failed", error = %format!("{e:#}"), "relay lost its broker or database; retrying");
+                let error = format!("{e:#}");
+                liveness.session_failed(&error);
+                tracing::warn!(event = "relay_failed", error = %error, "relay lost its broker or database; retrying");
                 tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
             }
         }

@@ -1,8 +1,14 @@
 //! Running a worker process: its work plus `/healthz`, `/readyz` and `/metrics` on its own address, both
 //! stopped by Ctrl-C or SIGTERM through one cancellation token.
+//!
+//! `/readyz` includes the worker's broker session as the worker itself reports it (`kit::health::Liveness`:
+//! session running, and for the relay a loop that still turns over), read from memory: probes open no
+//! broker connection of their own.
 
 use kit::app::Application;
+use kit::health::Liveness;
 use kit::http::BaseState;
+use kit::outbox::STALL_AFTER;
 use tokio_util::sync::CancellationToken;
 
 /// Serves the worker routes on `metrics_addr` while `work` runs; stops both on a signal.
@@ -12,6 +18,8 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let stop = CancellationToken::new();
+    let liveness = Liveness::default();
+    let base = base.with_ready("rabbitmq", liveness.ready_check(STALL_AFTER));
     let app = Application::bind(metrics_addr, kit::http::worker_router(base)).await?;
     let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
     let signal = {
@@ -21,7 +29,7 @@ where
             stop.cancel();
         })
     };
-    let res = work(stop.clone()).await;
+    let res = liveness.scope(work(stop.clone())).await;
     stop.cancel();
     signal.abort();
     let _ = server.await;

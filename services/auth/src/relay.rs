@@ -1,9 +1,10 @@
 //! `auth relay`: publishes the auth outbox to RabbitMQ (service name `auth-relay`).
 //!
-//! The relay itself is `kit::outbox::Relay`: it claims unpublished rows with `FOR UPDATE SKIP LOCKED`
-//! (several relays can run side by side), publishes each with publisher confirms, and marks the batch
-//! in the same transaction. Killed mid-batch, its transaction rolls back and the rows are published
-//! again by the next relay: delivery is at least once, and the worker is idempotent by message id.
+//! The relay itself is `kit::outbox::Relay`: it leases unpublished rows (a short claim that commits at
+//! once; several relays can run side by side), publishes each with a bounded wait for the publisher
+//! confirm, marks what was confirmed and parks rows the broker keeps refusing. Killed mid-batch, its
+//! leases run out and the rows are published again by the next relay: delivery is at least once, and the
+//! worker is idempotent by message id.
 //! This module adds what a process needs around it: declaring the topology before the first publish,
 //! and reconnecting when the broker goes away.
 

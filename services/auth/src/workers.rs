@@ -1,6 +1,9 @@
 //! What `auth relay` and `auth email-worker` share: staying up across broker and database restarts,
 //! and serving `/healthz`, `/readyz` and `/metrics` on their own address so Prometheus scrapes them.
 //!
+//! `/readyz` reads the worker's [`Liveness`] — whether its broker session runs, and for the relay whether
+//! its loop still turns over — from memory: a probe every few seconds opens no broker connection.
+//!
 //! The run functions take a `CancellationToken` and own every connection they open, so a test can run
 //! them as tasks and abort one mid-batch — the in-process stand-in for `kill -9` — then start another.
 
@@ -8,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kit::app::{Application, Core};
+use kit::health::Liveness;
 use kit::http::ReadyCheck;
+use kit::outbox::STALL_AFTER;
 use tokio_util::sync::CancellationToken;
 
 /// Pause before reconnecting after a failure.
@@ -23,10 +28,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    let liveness = Liveness::current();
     while !stop.is_cancelled() {
+        liveness.session_started();
         match session().await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(event = "session_failed", worker = what, error = %format!("{e:#}"), "reconnecting"),
+            Err(e) => {
+                let error = format!("{e:#}");
+                liveness.session_failed(&error);
+                tracing::warn!(event = "session_failed", worker = what, error = %error, "reconnecting");
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -35,7 +46,8 @@ where
     }
 }
 
-/// A readiness check that opens (and closes) a RabbitMQ connection.
+/// A readiness check that opens (and closes) a RabbitMQ connection: for one-off checks (`doctor`-like
+/// tools). Worker processes report their [`Liveness`] instead, which costs the broker nothing per probe.
 pub fn rabbitmq_ready(url: String) -> ReadyCheck {
     Arc::new(move || {
         let url = url.clone();
@@ -52,11 +64,12 @@ pub async fn serve<Fut>(core: &Core, metrics_addr: &str, work: impl FnOnce(Cance
 where
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let base = core.base().with_ready("rabbitmq", rabbitmq_ready(core.config.amqp_url.clone()));
+    let liveness = Liveness::default();
+    let base = core.base().with_ready("rabbitmq", liveness.ready_check(STALL_AFTER));
     let app = Application::bind(metrics_addr, kit::http::worker_router(base)).await?;
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
-    let work = work(stop.clone());
+    let work = liveness.scope(work(stop.clone()));
     tokio::pin!(work);
     let res = tokio::select! {
         res = &mut work => res,

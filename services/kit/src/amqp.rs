@@ -1,8 +1,9 @@
 //! RabbitMQ: connecting with a clear error, naming with a per-lab prefix, publishing with confirms and
-//! trace context, and consumer spans that continue the publisher's trace.
+//! trace context (bounded by a confirm timeout), and consumer spans that continue the publisher's trace.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -53,7 +54,36 @@ pub struct Outgoing<'a> {
     pub headers: FieldTable,
 }
 
-/// Publishes persistently and waits for the broker's confirm; an unroutable message is an error.
+/// Longest a publish may wait for the broker's confirm. A broker under a memory or disk alarm accepts
+/// the bytes and confirms nothing (nor answers at all) until the alarm clears: without a bound, the
+/// publisher — and whatever it holds — waits with it.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a publish failed: the message, or the way to the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The broker refused this message (unroutable, nacked, unknown exchange): sent again unchanged, it
+    /// fails again. The channel may be closed by the broker afterwards.
+    #[error("the broker refused message {id}: {reason}")]
+    Refused { id: String, reason: String },
+    /// No confirm within [`CONFIRM_TIMEOUT`]: the broker is blocked or gone; drop the channel.
+    #[error("no publisher confirm for message {0} within 5 s (broker blocked or unreachable)")]
+    Timeout(String),
+    /// The connection or channel failed.
+    #[error("publishing message {id} failed: {source}")]
+    Transport { id: String, source: lapin::Error },
+}
+
+impl PublishError {
+    /// True when the message itself is at fault (retrying the same message cannot help).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Self::Refused { .. })
+    }
+}
+
+/// Publishes persistently and waits (at most [`CONFIRM_TIMEOUT`]) for the broker's confirm; an
+/// unroutable message is an error. The error is a [`PublishError`] inside the `anyhow::Error`
+/// (`err.downcast_ref::<PublishError>()`).
 pub async fn publish(ch: &Channel, msg: Outgoing<'_>) -> anyhow::Result<()> {
     let span = tracing::info_span!(
         "amqp.publish",
@@ -65,24 +95,45 @@ pub async fn publish(ch: &Channel, msg: Outgoing<'_>) -> anyhow::Result<()> {
         messaging.rabbitmq.destination.routing_key = %msg.routing_key,
         messaging.message.id = %msg.message_id,
     );
-    async {
-        let mut headers = msg.headers;
-        crate::propagation::inject_amqp(&mut headers);
-        let props = BasicProperties::default()
-            .with_message_id(ShortString::from(msg.message_id.to_owned()))
-            .with_content_type(ShortString::from("application/json"))
-            .with_delivery_mode(2)
-            .with_headers(headers);
-        let opts = BasicPublishOptions { mandatory: true, ..Default::default() };
-        let confirm = ch.basic_publish(msg.exchange.into(), msg.routing_key.into(), opts, msg.payload, props).await?.await?;
-        match confirm {
-            lapin::Confirmation::Ack(None) => Ok(()),
-            lapin::Confirmation::Ack(Some(_)) => anyhow::bail!("message {} was unroutable", msg.message_id),
-            other => anyhow::bail!("broker did not confirm message {}: {other:?}", msg.message_id),
-        }
+    let id = msg.message_id.to_owned();
+    match tokio::time::timeout(CONFIRM_TIMEOUT, publish_confirmed(ch, msg).instrument(span)).await {
+        Ok(res) => res.map_err(anyhow::Error::from),
+        Err(_) => Err(PublishError::Timeout(id).into()),
     }
-    .instrument(span)
-    .await
+}
+
+async fn publish_confirmed(ch: &Channel, msg: Outgoing<'_>) -> Result<(), PublishError> {
+    let id = msg.message_id.to_owned();
+    let mut headers = msg.headers;
+    crate::propagation::inject_amqp(&mut headers);
+    let props = BasicProperties::default()
+        .with_message_id(ShortString::from(msg.message_id.to_owned()))
+        .with_content_type(ShortString::from("application/json"))
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    let opts = BasicPublishOptions { mandatory: true, ..Default::default() };
+    let sent = ch.basic_publish(msg.exchange.into(), msg.routing_key.into(), opts, msg.payload, props).await;
+    let confirm = match sent {
+        Ok(pending) => pending.await,
+        Err(e) => Err(e),
+    };
+    match confirm {
+        Ok(lapin::Confirmation::Ack(None)) => Ok(()),
+        Ok(lapin::Confirmation::Ack(Some(_))) => Err(PublishError::Refused { id, reason: "unroutable".into() }),
+        Ok(other) => Err(PublishError::Refused { id, reason: format!("not confirmed: {other:?}") }),
+        Err(e) => Err(classify(id, e)),
+    }
+}
+
+/// A channel-level ("soft") protocol error such as an unknown exchange is about the message; anything
+/// else is about the connection.
+fn classify(id: String, e: lapin::Error) -> PublishError {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) if matches!(amqp.kind(), lapin::protocol::AMQPErrorKind::Soft(_)) => {
+            PublishError::Refused { id, reason: amqp.to_string() }
+        }
+        _ => PublishError::Transport { id, source: e },
+    }
 }
 
 /// A CONSUMER span for one delivery, continuing the publisher's trace (set before it is entered).
@@ -100,6 +151,30 @@ pub fn consume_span(queue: &str, delivery: &lapin::message::Delivery) -> tracing
     );
     let _ = span.set_parent(crate::propagation::extract_amqp(delivery.properties.headers().as_ref()));
     span
+}
+
+/// The header in which shoplab's consumers count a message's failed attempts. A header of the project's
+/// own, not RabbitMQ's `x-death`: brokers since 3.13 ignore a client-set `x-death` on republish.
+pub const ATTEMPTS_HEADER: &str = "shoplab-attempts";
+
+/// Failed attempts recorded in [`ATTEMPTS_HEADER`] (0 when absent).
+pub fn attempts(delivery: &lapin::message::Delivery) -> i64 {
+    let Some(headers) = delivery.properties.headers() else { return 0 };
+    match headers.inner().get(ATTEMPTS_HEADER) {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        Some(AMQPValue::LongInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortShortInt(n)) => i64::from(*n),
+        Some(AMQPValue::LongUInt(n)) => i64::from(*n),
+        _ => 0,
+    }
+}
+
+/// Headers carrying `attempts` in [`ATTEMPTS_HEADER`], for republishing a message that failed.
+pub fn attempts_headers(attempts: i64) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert(ShortString::from(ATTEMPTS_HEADER), AMQPValue::LongLongInt(attempts));
+    headers
 }
 
 /// How many times RabbitMQ dead-lettered this message (the `x-death` count), i.e. past attempts.

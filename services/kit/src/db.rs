@@ -4,30 +4,86 @@
 //! Every statement therefore runs through [`traced`], which opens a CLIENT span named like
 //! `SELECT product.prices` with the `db.*` attributes Tempo's service graph needs, and bumps the query
 //! counter of the request it runs in (read by the HTTP middleware into `shoplab_db_queries_per_request`).
+//!
+//! Every pool opened here is bounded in time as well as size: a statement may run at most
+//! [`STATEMENT_TIMEOUT`], a transaction may sit idle at most [`IDLE_IN_TRANSACTION_TIMEOUT`] (Postgres
+//! ends the session, releasing its locks, instead of letting a stuck client hold them for ever), and a
+//! request waits at most [`ACQUIRE_TIMEOUT`] for a connection before it is refused with a 503.
 
 use std::future::IntoFuture;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tracing::Instrument;
 
 use crate::deps;
 use crate::metrics::{Metrics, PoolLabels};
 
+/// Longest a single statement may run on a service pool: far above what any lever's naive path is meant
+/// to show, so only a stuck statement (a lock wait, a runaway plan) reaches it.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a transaction may sit idle before Postgres ends the session and frees what it locked.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a request waits for a free connection before it is answered 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the current request (or job) did with the database; set by [`count_queries`].
+#[derive(Default)]
+struct Usage {
+    /// Statements run so far.
+    queries: AtomicU64,
+    /// Whether a connection wait ran out (the pool was exhausted).
+    pool_timed_out: AtomicBool,
+}
+
 tokio::task_local! {
-    /// Statements run so far by the current request (or job); set by [`count_queries`].
-    static QUERIES: Arc<AtomicU64>;
+    static USAGE: Arc<Usage>;
 }
 
 /// Runs `fut` while counting the statements it issues through [`traced`]; returns the result and the count.
 pub async fn count_queries<F: Future>(fut: F) -> (F::Output, u64) {
-    let counter = Arc::new(AtomicU64::new(0));
-    let out = QUERIES.scope(counter.clone(), fut).await;
-    (out, counter.load(Ordering::Relaxed))
+    let (out, queries, _) = count_queries_and_waits(fut).await;
+    (out, queries)
+}
+
+/// Like [`count_queries`], also telling whether a connection wait timed out on the way (the HTTP
+/// middleware turns such a failure into a 503).
+pub async fn count_queries_and_waits<F: Future>(fut: F) -> (F::Output, u64, bool) {
+    let usage = Arc::new(Usage::default());
+    let out = USAGE.scope(usage.clone(), fut).await;
+    (out, usage.queries.load(Ordering::Relaxed), usage.pool_timed_out.load(Ordering::Relaxed))
+}
+
+/// Notes a pool timeout for the current request, if `res` is one.
+fn note_wait<T>(res: &Result<T, sqlx::Error>) {
+    if matches!(res, Err(sqlx::Error::PoolTimedOut)) {
+        let _ = USAGE.try_with(|u| u.pool_timed_out.store(true, Ordering::Relaxed));
+    }
+}
+
+/// Connection options of `url` with the session timeouts every service pool carries.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let opts: PgConnectOptions = url.parse()?;
+    let ms = |d: Duration| d.as_millis().to_string();
+    Ok(opts.options([
+        ("statement_timeout", ms(STATEMENT_TIMEOUT)),
+        ("idle_in_transaction_session_timeout", ms(IDLE_IN_TRANSACTION_TIMEOUT)),
+    ]))
+}
+
+/// Opens a bounded pool of `max` connections on `url`: session timeouts and [`ACQUIRE_TIMEOUT`].
+pub async fn connect_pool(url: &str, max: u32) -> anyhow::Result<PgPool> {
+    let opts = connect_options(url).map_err(|e| deps::postgres_error(url, &e))?;
+    PgPoolOptions::new()
+        .max_connections(max.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(opts)
+        .await
+        .map_err(|e| deps::postgres_error(url, &e))
 }
 
 /// Runs one SQL statement inside its own span and counts it for the current request.
@@ -38,7 +94,7 @@ pub async fn traced<T, F>(sql: &str, fut: F) -> Result<T, sqlx::Error>
 where
     F: IntoFuture<Output = Result<T, sqlx::Error>>,
 {
-    let _ = QUERIES.try_with(|q| q.fetch_add(1, Ordering::Relaxed));
+    let _ = USAGE.try_with(|u| u.queries.fetch_add(1, Ordering::Relaxed));
     let (op, collection) = describe(sql);
     let name = if collection.is_empty() { op.clone() } else { format!("{op} {collection}") };
     let span = tracing::info_span!(
@@ -52,6 +108,7 @@ where
         db.query.text = %sql,
     );
     let res = fut.into_future().instrument(span.clone()).await;
+    note_wait(&res);
     if let Err(e) = &res {
         span.record("otel.status_code", "ERROR");
         tracing::debug!(parent: &span, event = "db_error", error = %e);
@@ -84,14 +141,10 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens a pool of at most `max` connections and registers it for the pool metrics.
+    /// Opens a bounded pool of at most `max` connections ([`connect_pool`]) and registers it for the pool
+    /// metrics.
     pub async fn connect(url: &str, name: &str, max: u32, metrics: &Metrics) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
-            .await
-            .map_err(|e| deps::postgres_error(url, &e))?;
+        let pool = connect_pool(url, max).await?;
         Ok(Self::from_pool(pool, name, metrics))
     }
 
@@ -107,6 +160,7 @@ impl Db {
         let span = tracing::info_span!("db.pool.acquire", db.system.name = "postgresql", pool = %self.name);
         let conn = self.pool.acquire().instrument(span).await;
         self.observe_wait(started);
+        note_wait(&conn);
         conn
     }
 
@@ -116,6 +170,7 @@ impl Db {
         let span = tracing::info_span!("db.pool.acquire", db.system.name = "postgresql", pool = %self.name);
         let tx = self.pool.begin().instrument(span).await;
         self.observe_wait(started);
+        note_wait(&tx);
         tx
     }
 

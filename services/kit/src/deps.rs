@@ -17,12 +17,24 @@ pub fn endpoint(url: &str) -> String {
         .unwrap_or_else(|| "(unparsable URL)".to_owned())
 }
 
+/// `url` with its password (if any) replaced by `***`, fit for logs and error messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
 /// Postgres connect failure -> one actionable line.
 pub fn postgres_error(url: &str, e: &sqlx::Error) -> anyhow::Error {
     if let sqlx::Error::Database(db) = e
         && db.code().as_deref() == Some("3D000")
     {
-        return anyhow::anyhow!("Postgres at {} has no database for {url}: run `shoplab migrate`", endpoint(url));
+        return anyhow::anyhow!("Postgres at {} has no database for {}: run `shoplab migrate`", endpoint(url), redact(url));
     }
     anyhow::anyhow!("Postgres is not reachable at {} ({}): {START_POSTGRES}", endpoint(url), short(e))
 }
@@ -50,5 +62,21 @@ pub fn exit_on_error(res: anyhow::Result<()>) -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        let url = "postgres://shop:s3cret@db:5432/shoplab";
+        assert_eq!(redact(url), "postgres://shop:***@db:5432/shoplab");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        let missing = sqlx::Error::Configuration("no database".into());
+        let msg =
+            postgres_error(url, &missing).to_string() + &rabbitmq_error("amqp://u:s3cret@mq:5672/%2f", &"refused").to_string();
+        assert!(!msg.contains("s3cret"), "{msg}");
     }
 }

@@ -9,6 +9,7 @@
 //!   and the request-observing middleware;
 //! - [`error`], [`extract`]: one JSON error shape for every failure;
 //! - [`outbox`]: the transactional outbox and its relay;
+//! - [`health`]: readiness probes that cost no pool connection and no broker connection;
 //! - [`supervise`]: processes started by `shoplab up` stop with it, even when it is killed;
 //! - `testing` (feature `test-support`): an isolated database, key prefix and queue names per test.
 
@@ -20,6 +21,7 @@ pub mod deps;
 pub mod error;
 pub mod extract;
 pub mod flags;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod migrate;

@@ -82,7 +82,7 @@ pub struct DependencyLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
-    /// ingested | published | aggregated
+    /// ingested | published | aggregated | dead_lettered
     pub stage: &'static str,
 }
 
@@ -100,6 +100,8 @@ pub struct Metrics {
     pub cache_requests: Family<CacheLabels, Counter>,
     pub flag_value: Family<FlagLabels, Gauge<f64, AtomicU64>>,
     pub outbox_pending: Gauge,
+    /// Outbox rows given up on after repeated refusals (kept with their error for inspection).
+    pub outbox_parked: Gauge,
     pub email_send: Family<ResultLabels, Counter>,
     pub email_delivery: Histogram,
     pub breaker_state: Family<DependencyLabels, Gauge>,
@@ -136,6 +138,7 @@ impl Metrics {
             cache_requests: Family::default(),
             flag_value: Family::default(),
             outbox_pending: Gauge::default(),
+            outbox_parked: Gauge::default(),
             email_send: Family::default(),
             email_delivery: Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
             breaker_state: Family::default(),
@@ -157,6 +160,7 @@ impl Metrics {
         r.register("shoplab_cache_requests", "Cache lookups by result", self.cache_requests.clone());
         r.register("shoplab_flag_value", "Current value of each lab flag (bool 0/1, enums by index)", self.flag_value.clone());
         r.register("shoplab_outbox_pending", "Outbox rows not yet published", self.outbox_pending.clone());
+        r.register("shoplab_outbox_parked", "Outbox rows parked after repeated refusals", self.outbox_parked.clone());
         r.register("shoplab_email_send", "Email send attempts by result", self.email_send.clone());
         r.register(
             "shoplab_email_delivery_seconds",

@@ -2,10 +2,21 @@
 //!
 //! A business change and the message announcing it are written in **one** Postgres transaction
 //! ([`enqueue`]); the [`Relay`] later publishes unpublished rows to RabbitMQ with publisher confirms and
-//! marks them. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays can run side by side,
-//! and a relay that dies mid-batch leaves its rows unmarked for the next one: delivery is at least once,
-//! and consumers are idempotent by message id. The row keeps the writer's `traceparent`, so the trace of
-//! a signup continues through the relay into the consumer.
+//! marks them. The row keeps the writer's `traceparent`, so the trace of a signup continues through the
+//! relay into the consumer.
+//!
+//! Claiming holds no transaction open while publishing. A relay *leases* a batch — one `update ... set
+//! claimed_until = now() + lease` over rows picked `FOR UPDATE SKIP LOCKED`, committed at once — then
+//! publishes each row (every confirm bounded by `kit::amqp::CONFIRM_TIMEOUT`) and marks what the broker
+//! confirmed. Several relays run side by side without taking the same rows; a relay killed mid-batch
+//! leaves leases that run out after [`LEASE`], and its rows are published by the next relay: delivery is
+//! at least once, and consumers are idempotent by message id. A broker that stops confirming costs one
+//! timeout, not a transaction idle for ever.
+//!
+//! A row the broker refuses (unroutable, unknown exchange) does not block the rows behind it: it keeps
+//! its lease (a back-off), its attempts and error are recorded, and after [`MAX_ATTEMPTS`] it is *parked*
+//! (`parked_at`, `last_error`; counted by `shoplab_outbox_parked`) for a human to look at. Each round of
+//! the loop beats the process's [`crate::health::Liveness`], so `/readyz` reports a relay that stalls.
 
 use std::time::Duration;
 
@@ -16,7 +27,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-use crate::amqp::{Outgoing, publish};
+use crate::amqp::{Outgoing, PublishError, publish};
 use crate::db::{Db, traced};
 use crate::metrics::Metrics;
 
@@ -36,12 +47,24 @@ macro_rules! sql_for {
                 " (message_id, exchange, routing_key, payload, traceparent) values ($1, $2, $3, $4, $5)"
             ),
             claim: concat!(
-                "select id, message_id, exchange, routing_key, payload, traceparent from ",
+                "update ",
                 $t,
-                " where published_at is null order by id limit $1 for update skip locked"
+                " set claimed_until = now() + make_interval(secs => $2) where id in (select id from ",
+                $t,
+                " where published_at is null and parked_at is null and (claimed_until is null or claimed_until < now())",
+                " order by id limit $1 for update skip locked)",
+                " returning id, message_id, exchange, routing_key, payload, traceparent"
             ),
-            mark: concat!("update ", $t, " set published_at = now() where id = any($1)"),
-            pending: concat!("select count(*) from ", $t, " where published_at is null"),
+            mark: concat!("update ", $t, " set published_at = now(), claimed_until = null where id = any($1)"),
+            release: concat!("update ", $t, " set claimed_until = null where id = any($1) and published_at is null"),
+            refused: concat!(
+                "update ",
+                $t,
+                " set attempts = attempts + 1, last_error = $2,",
+                " parked_at = case when attempts + 1 >= $3 then now() end where id = $1"
+            ),
+            pending: concat!("select count(*) from ", $t, " where published_at is null and parked_at is null"),
+            parked: concat!("select count(*) from ", $t, " where parked_at is not null"),
             notify: concat!("select pg_notify('", $t, "', '')"),
             channel: $t,
         }
@@ -50,9 +73,15 @@ macro_rules! sql_for {
 
 struct Sql {
     insert: &'static str,
+    /// Leases up to $1 claimable rows for $2 seconds; commits on its own.
     claim: &'static str,
     mark: &'static str,
+    /// Gives leases back (the broker went away mid-batch): the rows are claimable again at once.
+    release: &'static str,
+    /// Records a refusal of row $1 with error $2; parks it at $3 attempts. Its lease is kept as back-off.
+    refused: &'static str,
     pending: &'static str,
+    parked: &'static str,
     notify: &'static str,
     /// NOTIFY channel that wakes relays.
     channel: &'static str,
@@ -87,13 +116,20 @@ pub async fn enqueue(
     Ok(id)
 }
 
+/// How long a claimed row belongs to the relay that claimed it (and the back-off of a refused row).
+pub const LEASE: Duration = Duration::from_secs(15);
+/// Refusals after which a row is parked instead of retried.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// A relay whose loop has not completed a round for this long is reported stalled by `/readyz`.
+pub const STALL_AFTER: Duration = Duration::from_secs(15);
+
 /// Publishes outbox rows to RabbitMQ.
 pub struct Relay {
     pub db: Db,
     pub table: Table,
     pub channel: lapin::Channel,
     pub metrics: Metrics,
-    /// Rows claimed per transaction.
+    /// Rows leased per claim.
     pub batch: i64,
 }
 
@@ -110,10 +146,12 @@ struct Row {
 impl Relay {
     /// Runs until `stop` is cancelled: drains the outbox, then waits for a NOTIFY or 1 s.
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        let liveness = crate::health::Liveness::current();
         let mut listener = PgListener::connect_with(&self.db.pool).await?;
         listener.listen(self.table.sql().channel).await?;
         while !stop.is_cancelled() {
             let n = self.relay_batch().await?;
+            liveness.beat();
             if n as i64 >= self.batch {
                 continue;
             }
@@ -125,27 +163,33 @@ impl Relay {
         Ok(())
     }
 
-    /// Claims, publishes and marks one batch; returns how many rows were published.
+    /// Leases, publishes and marks one batch; returns how many rows were published. Fails (after giving
+    /// back the leases of the rows it did not get to) when the broker connection is unusable.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
         let sql = self.table.sql();
-        let mut tx = self.db.begin().await?;
-        let rows: Vec<Row> = traced(sql.claim, sqlx::query_as(sql.claim).bind(self.batch).fetch_all(&mut *tx)).await?;
+        let lease = LEASE.as_secs_f64();
+        let mut rows: Vec<Row> =
+            traced(sql.claim, sqlx::query_as(sql.claim).bind(self.batch).bind(lease).fetch_all(&self.db.pool)).await?;
+        rows.sort_by_key(|r| r.id);
         let mut done = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for row in &rows {
+        for (i, row) in rows.iter().enumerate() {
             match self.publish_row(row).await {
                 Ok(()) => done.push(row.id),
+                Err(e) if refused(&e) => self.record_refusal(row, &e).await?,
                 Err(e) => {
+                    let rest: Vec<i64> = rows[i..].iter().map(|r| r.id).collect();
+                    let _ = traced(sql.release, sqlx::query(sql.release).bind(&rest).execute(&self.db.pool)).await;
                     failure = Some(e);
                     break;
                 }
             }
         }
         if !done.is_empty() {
-            traced(sql.mark, sqlx::query(sql.mark).bind(&done).execute(&mut *tx)).await?;
+            traced(sql.mark, sqlx::query(sql.mark).bind(&done).execute(&self.db.pool)).await?;
         }
-        tx.commit().await?;
-        self.metrics.analytics_events_published(self.table, &rows[..done.len()]);
+        let published: Vec<&Row> = rows.iter().filter(|r| done.contains(&r.id)).collect();
+        self.metrics.analytics_events_published(self.table, &published);
         self.refresh_pending().await;
         match failure {
             Some(e) => Err(e),
@@ -167,19 +211,37 @@ impl Relay {
         publish(&self.channel, msg).instrument(span).await
     }
 
-    /// Updates `shoplab_outbox_pending`.
+    /// Counts a refusal against `row`, parking it after [`MAX_ATTEMPTS`].
+    async fn record_refusal(&self, row: &Row, e: &anyhow::Error) -> anyhow::Result<()> {
+        let sql = self.table.sql();
+        let error = e.to_string();
+        tracing::warn!(event = "outbox_row_refused", id = row.id, message_id = %row.message_id, error = %error);
+        let q = sqlx::query(sql.refused).bind(row.id).bind(&error).bind(MAX_ATTEMPTS);
+        traced(sql.refused, q.execute(&self.db.pool)).await?;
+        Ok(())
+    }
+
+    /// Updates `shoplab_outbox_pending` and `shoplab_outbox_parked`.
     pub async fn refresh_pending(&self) {
         let sql = self.table.sql();
         if let Ok(n) = sqlx::query_scalar::<_, i64>(sql.pending).fetch_one(&self.db.pool).await {
             self.metrics.outbox_pending.set(n);
         }
+        if let Ok(n) = sqlx::query_scalar::<_, i64>(sql.parked).fetch_one(&self.db.pool).await {
+            self.metrics.outbox_parked.set(n);
+        }
     }
+}
+
+/// Whether the broker refused the message itself (rather than the connection failing).
+fn refused(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<PublishError>().is_some_and(PublishError::is_refused)
 }
 
 impl Metrics {
     /// Counts the events (not the rows) published: an analytics row carries a whole batch in `events`, so
     /// `published` compares with `ingested` and `aggregated`, which count events too.
-    fn analytics_events_published(&self, table: Table, rows: &[Row]) {
+    fn analytics_events_published(&self, table: Table, rows: &[&Row]) {
         if table != Table::Analytics {
             return;
         }

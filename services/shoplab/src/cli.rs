@@ -11,7 +11,7 @@ pub struct Cli {
     /// Postgres connection string.
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/shoplab", global = true)]
     pub database_url: String,
-    /// Redis connection string (checked by `doctor`).
+    /// Redis connection string (checked by `doctor`; `seed` resets the pre-aggregates there).
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
     pub redis_url: String,
     /// RabbitMQ connection string (checked by `doctor`).
@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create the database if missing and apply all migrations.
-    Migrate,
+    Migrate(database::MigrateArgs),
     /// Load the deterministic lab data set with COPY (idempotent: a complete data set is left alone).
     Seed(seed::SeedArgs),
     /// Read and flip the lab's feature flags (through the database; every service sees it within 1 s).
@@ -43,8 +43,10 @@ pub enum Command {
 /// Runs a parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Migrate => database::migrate(&cli.database_url).await,
-        Command::Seed(args) => seed::run(&cli.database_url, args).await,
+        Command::Migrate(args) => database::migrate_waiting(&cli.database_url, args.wait).await,
+        Command::Seed(args) => {
+            seed::run_with(&cli.database_url, &cli.redis_url, &kit::Config::from_env().redis_prefix, args).await
+        }
         Command::Flags(cmd) => flags::run(&cli.database_url, cmd).await,
         Command::Doctor => doctor::run(&cli.database_url, &cli.redis_url, &cli.amqp_url).await,
         Command::Console(args) => console::run(&cli.database_url, args).await,

@@ -10,7 +10,9 @@
 //!   that entered) and the aggregator adds to it in the same script that adds to a bucket, so the top 10
 //!   of a 7-day window is one `ZREVRANGE` instead of a union of 168 sets per request;
 //! - `applied:<message id>`: a batch already applied (kept 8 days), which makes redelivery harmless;
-//! - `ready`: set once the backfill from Postgres is complete; until then reads fall back to SQL.
+//! - `ready`: set once the backfill from Postgres is complete; until then reads fall back to SQL;
+//! - `epoch`: bumped whenever the events are replaced (`shoplab seed`); a backfill that started under an
+//!   older epoch does not set `ready`, so its counts of the replaced events are never served.
 //!
 //! Product members are encoded as `i64::MAX - id`, zero-padded: Redis orders equal scores by member in
 //! reverse byte order, which with this encoding is *ascending* product id — the tie-break the SQL uses.
@@ -49,6 +51,11 @@ impl Keys {
     /// The backfill-complete marker.
     pub fn ready(&self) -> String {
         format!("{}ready", self.base)
+    }
+
+    /// The events' epoch, bumped by every reset (see the module doc).
+    pub fn epoch(&self) -> String {
+        format!("{}epoch", self.base)
     }
 
     /// The backfill lock (only one aggregator backfills).

@@ -1,7 +1,9 @@
 //! `GET /admin/flags` (this process's current view) and the token-protected writes
 //! `PUT /admin/flags/{name}` and `POST /admin/presets/{name}`, shared by every service.
+//!
+//! The token is checked before the body is read: without it a write answers 401 whatever it carries.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -84,9 +86,11 @@ pub(crate) async fn put(
     State(base): State<BaseState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Json(body): Json<SetFlag>,
+    request: Request,
 ) -> ApiResult<Json<Value>> {
+    // authentication before validation: an anonymous caller learns nothing from the parser
     let actor = authorize(&base, &headers)?;
+    let Json(body) = Json::<SetFlag>::from_request(request, &()).await?;
     let value = flags::set(&base.pool, &name, &body.value, &actor).await.map_err(flag_error)?;
     Ok(Json(serde_json::json!({ "name": name, "value": value, "actor": actor })))
 }

@@ -7,8 +7,9 @@
 pub mod admin;
 mod docs;
 mod observe;
+mod server;
+pub use server::{HEADER_READ_TIMEOUT, http1_builder};
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -68,12 +69,9 @@ impl BaseState {
     }
 }
 
-/// A Postgres readiness check (`select 1`).
+/// A Postgres readiness check on its own connection, not the pool's (see `crate::health`).
 pub fn ready_postgres(pool: PgPool) -> ReadyCheck {
-    Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move { sqlx::query("select 1").execute(&pool).await.map(|_| ()).map_err(|e| e.to_string()) })
-    })
+    crate::health::postgres(&pool)
 }
 
 /// The base routes as an OpenAPI router (so they appear in `/openapi.json`).
@@ -134,13 +132,14 @@ async fn openapi(State(base): State<BaseState>) -> axum::Json<OpenApi> {
     axum::Json((*base.openapi).clone())
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, letting in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` resolves, letting in-flight requests finish
+/// (HTTP/1.1 with a header-read timeout: see `server`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+    server::serve(listener, router, shutdown).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -13,12 +13,12 @@ use super::{Bars, RNG_SEED, SeedArgs, count};
 /// Seconds in the 7-day window the events cover.
 const WINDOW_SECS: i64 = 7 * 24 * 3600;
 
-/// Seeds events unless the table already holds the requested number.
-pub(crate) async fn seed(pool: &PgPool, a: &SeedArgs, bars: &Bars) -> anyhow::Result<()> {
+/// Seeds events unless the table already holds the requested number; true when the events were replaced.
+pub(crate) async fn seed(pool: &PgPool, a: &SeedArgs, bars: &Bars) -> anyhow::Result<bool> {
     let have = count(pool, "analytics.events").await?;
     if have == a.events {
         bars.skip("events", have);
-        return Ok(());
+        return Ok(false);
     }
     sqlx::query("truncate analytics.events").execute(pool).await?;
     let mut rng = ChaCha8Rng::seed_from_u64(RNG_SEED + 2);
@@ -47,5 +47,6 @@ pub(crate) async fn seed(pool: &PgPool, a: &SeedArgs, bars: &Bars) -> anyhow::Re
             let _ = writeln!(b, "{id}\t{}\t{kind}\t{product}\t{user}\ts{}\t{amount}", at.to_rfc3339(), user * 7 + i % 5);
         },
     )
-    .await
+    .await?;
+    Ok(true)
 }

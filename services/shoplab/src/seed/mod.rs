@@ -1,7 +1,10 @@
 //! `shoplab seed`: the deterministic lab data set (DESIGN §4), loaded with COPY.
 //!
 //! Idempotent: each data set (catalogue, users, events) is left alone when it already has the requested
-//! size, and truncated and reloaded otherwise. A fixed RNG seed gives every attendee the same catalogue
+//! size, and truncated and reloaded otherwise; `--if-empty` leaves a database holding any catalogue alone
+//! (what `shoplab up` and the compose start-up job do, so a restart never reloads anything). Reloading the
+//! events also resets what is derived from them — the aggregator's pre-aggregates in Redis — so the
+//! aggregator rebuilds them and pre-aggregated dashboards never count events that no longer exist. A fixed RNG seed gives every attendee the same catalogue
 //! and the same numbers. Product ids are 1..N in decreasing popularity (Zipf-like), which the k6 scripts
 //! and cache warming rely on.
 
@@ -34,12 +37,15 @@ pub struct SeedArgs {
     /// Hide progress bars (CI logs).
     #[arg(long)]
     pub quiet: bool,
+    /// Seed only when the database has no products yet (as `shoplab up` does); otherwise change nothing.
+    #[arg(long)]
+    pub if_empty: bool,
 }
 
 impl SeedArgs {
     /// The default sizes of DESIGN §4.
     pub fn defaults() -> Self {
-        Self { products: 20_000, categories: 200, users: 10_000, events: 2_000_000, quiet: false }
+        Self { products: 20_000, categories: 200, users: 10_000, events: 2_000_000, quiet: false, if_empty: false }
     }
 }
 
@@ -52,18 +58,42 @@ pub async fn is_empty(url: &str) -> anyhow::Result<bool> {
 /// The fixed seed of every generator.
 pub(crate) const RNG_SEED: u64 = 20_26;
 
-/// Seeds every data set and prints the time it took.
+/// Seeds every data set and prints the time it took; Redis (for the pre-aggregates' reset) is found
+/// through `REDIS_URL` and `SHOPLAB_REDIS_PREFIX`, like the services find it.
 pub async fn run(url: &str, args: SeedArgs) -> anyhow::Result<()> {
+    let config = kit::Config::from_env();
+    run_with(url, &config.redis_url, &config.redis_prefix, args).await
+}
+
+/// [`run`] with an explicit Redis URL (`shoplab --redis-url`) and key prefix.
+pub async fn run_with(url: &str, redis_url: &str, redis_prefix: &str, args: SeedArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.products >= 1 && args.categories >= 1, "--products and --categories must be at least 1");
     anyhow::ensure!(args.users >= 0 && args.events >= 0, "--users and --events cannot be negative");
+    if args.if_empty && !is_empty(url).await? {
+        println!("the database already holds a catalogue: left as is (--if-empty)");
+        return Ok(());
+    }
     let started = Instant::now();
     let pool = crate::database::connect(url, 4).await?;
     let bars = Bars::new(args.quiet);
     product::seed(&pool, &args, &bars).await?;
     auth::seed(&pool, &args, &bars).await?;
-    analytics::seed(&pool, &args, &bars).await?;
+    if analytics::seed(&pool, &args, &bars).await? {
+        reset_preaggregates(redis_url, redis_prefix).await?;
+    }
     sqlx::query("analyze").execute(&pool).await?;
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The events were replaced: forget the pre-aggregates built from the old ones (the aggregator rebuilds).
+async fn reset_preaggregates(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let keys = ::analytics::buckets::Keys::new(prefix);
+    let redis = ::analytics::redis_conn::RedisConn::connect(redis_url).await.map_err(|e| {
+        anyhow::anyhow!("{e:#}\nthe events were reloaded but their pre-aggregates could not be reset: once Redis is up, run `shoplab analytics aggregator --rebuild`")
+    })?;
+    ::analytics::backfill::reset(&redis, &keys).await?;
+    println!("pre-aggregates under {prefix}analytics: reset; the aggregator rebuilds them from the new events");
     Ok(())
 }
 
