@@ -182,3 +182,42 @@ async fn calibration_stores_a_rate_that_case_then_uses() {
     let stdout = ok(&lab.shoplab(&["case", "1", "--duration", "2s", "--warmup", "0s"]).await);
     assert!(stdout.contains(&format!("Rate: {rate} req/s (calibrated on this machine")), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_reset_button_applies_the_starting_state() {
+    let lab = Lab::start().await;
+    let client = reqwest::Client::new();
+    for id in 1..=10 {
+        client.get(format!("{}/products/{id}", lab.product_url)).send().await.unwrap().error_for_status().unwrap();
+    }
+    assert!(lab.cache_keys().await >= 10);
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let c = lab.env.config();
+    let mut console = Command::new(EXE)
+        .args(["console", "--addr", &addr, "--product-url", &lab.product_url, "--port-offset", "20000"])
+        .env("DATABASE_URL", &c.database_url)
+        .env("SHOPLAB_REDIS_PREFIX", &c.redis_prefix)
+        .env("SHOPLAB_AMQP_PREFIX", &c.amqp_prefix)
+        .env("SHOPLAB_ADMIN_TOKEN", "reset-test-token")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}/api/reset/1");
+    let up = kit::testing::eventually(std::time::Duration::from_secs(20), || async {
+        client.get(format!("http://{addr}/api/state")).send().await.is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    assert!(up.is_some(), "console did not start");
+    let refused = client.post(&url).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401, "the button needs the admin token");
+    assert!(lab.cache_keys().await >= 10, "a refused reset changed nothing");
+    let done = client.post(&url).bearer_auth("reset-test-token").json(&serde_json::json!({})).send().await.unwrap();
+    let status = done.status().as_u16();
+    let body: Value = done.json().await.unwrap();
+    let _ = console.kill();
+    let _ = console.wait();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["start"]["keys_at_start"], 0, "{body}");
+    assert!(body["start"]["keys_left_over"].as_u64().unwrap() >= 10, "{body}");
+    assert_eq!(lab.cache_keys().await, 0);
+}

@@ -250,6 +250,33 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: Rese
     Ok(())
 }
 
+/// The console's reset button: the same starting state, with connections opened at the first click and
+/// reused after (the console starts without Redis or RabbitMQ if it has to).
+pub struct Resetter {
+    lab: LabArgs,
+    config: kit::config::Config,
+    conns: tokio::sync::OnceCell<Conns>,
+}
+
+impl Resetter {
+    /// For the lab at `lab`, with the stores named by `config` (read once at start).
+    pub fn new(lab: LabArgs, config: kit::config::Config) -> Self {
+        Self { lab, config, conns: tokio::sync::OnceCell::new() }
+    }
+
+    /// Applies case `case`'s before preset and starting state; drains for at most 5 s.
+    pub async fn reset(&self, case: u8, actor: &str) -> anyhow::Result<StartState> {
+        let c = &self.config;
+        let conns = self.conns.get_or_try_init(|| Conns::open(&c.database_url, &c.redis_url, &c.amqp_url)).await?;
+        let mut lab = self.lab.clone();
+        lab.redis_prefix.clone_from(&c.redis_prefix);
+        lab.amqp_prefix.clone_from(&c.amqp_prefix);
+        let before = flags::preset(&format!("case{case}-before")).unwrap_or_default();
+        let plan = Plan { case, flags: Some(&before), lab: &lab, drain: Duration::from_secs(5), strict: false, actor };
+        apply(conns, &plan).await
+    }
+}
+
 /// One line: namespace, keys, backlog, processes that confirmed the flags.
 pub fn summary(s: &StartState) -> String {
     let keys = match (&s.namespace, s.keys_left_over, s.keys_at_start) {
