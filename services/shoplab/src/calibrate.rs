@@ -176,7 +176,11 @@ pub async fn calibrate(ctx: &Ctx<'_>, probe: &Probe) -> anyhow::Result<Found> {
     let Some(best) = choose(case, &points) else {
         anyhow::bail!("case {case}: no rate between 1 and {max} req/s gave the {}", target(case));
     };
-    let found = Found { rate: best.rate, why: describe(case, &best.measures) };
+    let mut why = describe(case, &best.measures);
+    if case != 3 && best.rate >= max {
+        why.push_str(&format!("; the shape was not reached up to --max-rate {max}"));
+    }
+    let found = Found { rate: best.rate, why };
     store(&ctx.conns.pool, case, &found, &points).await?;
     Ok(found)
 }

@@ -136,9 +136,12 @@ pub fn header(h: &Header, phases: &[PhaseRuns]) -> String {
     let tools: Vec<String> = h.tools.iter().map(|(t, v)| format!("{t} {v}")).collect();
     let _ = writeln!(out, "Machine: {} cores ({}). Tools: {}.\n", h.cores, h.host, tools.join(", "));
     out.push_str("Starting state (applied before each warm-up; docs/architecture.md, \"Reproducible comparisons\"):\n\n");
-    for p in phases {
-        for r in &p.runs {
-            let _ = writeln!(out, "- {} run {}: {}", p.label, r.repeat, summary(&r.start));
+    // in the order they ran: run 1 of every phase, then run 2, ...
+    for repeat in 1..=phases.iter().map(|p| p.runs.len()).max().unwrap_or(0) {
+        for p in phases {
+            if let Some(r) = p.runs.get(repeat - 1) {
+                let _ = writeln!(out, "- {} run {}: {}", p.label, r.repeat, summary(&r.start));
+            }
         }
     }
     out.push_str("\nFlags as each process saw them at the start of the phase:\n\n");

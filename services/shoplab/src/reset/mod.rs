@@ -290,6 +290,11 @@ pub fn summary(s: &StartState) -> String {
         .chain(s.queue_depths.iter().map(|(q, d)| format!("{q} {}", d.map_or("-".into(), |d| d.to_string()))))
         .collect();
     let backlog = if backlog.is_empty() { String::new() } else { format!("; {}", backlog.join(", ")) };
+    let breaker = match s.breaker_state {
+        Some(b) => format!("; breaker {}", ["closed", "half-open", "open"].get(b as usize).unwrap_or(&"?")),
+        None => String::new(),
+    };
     let procs: Vec<&str> = s.flags_seen.keys().map(String::as_str).collect();
-    format!("{keys}{backlog}; flags confirmed by {}", if procs.is_empty() { "none".into() } else { procs.join(", ") })
+    let procs = if procs.is_empty() { "none".into() } else { procs.join(", ") };
+    format!("{keys}{backlog}{breaker}; flags confirmed by {procs}")
 }
