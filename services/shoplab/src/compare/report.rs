@@ -134,7 +134,13 @@ pub fn header(h: &Header, phases: &[PhaseRuns]) -> String {
         h.rate, h.warmup_s, h.duration_s, h.repeat
     );
     let tools: Vec<String> = h.tools.iter().map(|(t, v)| format!("{t} {v}")).collect();
-    let _ = writeln!(out, "Machine: {} cores ({}). Tools: {}.\n", h.cores, h.host, tools.join(", "));
+    let _ = writeln!(out, "Machine: {} cores ({}). Tools: {}.", h.cores, h.host, tools.join(", "));
+    if let Some(first) = phases.iter().find_map(|p| p.runs.first()) {
+        let rows: Vec<String> = first.start.rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        let statements = if first.start.pg.statements_calls.is_some() { "read" } else { "not installed" };
+        let _ = writeln!(out, "Rows at start: {}. pg_stat_statements baseline: {statements}.", rows.join(", "));
+    }
+    out.push('\n');
     out.push_str("Starting state (applied before each warm-up; docs/architecture.md, \"Reproducible comparisons\"):\n\n");
     // in the order they ran: run 1 of every phase, then run 2, ...
     for repeat in 1..=phases.iter().map(|p| p.runs.len()).max().unwrap_or(0) {
