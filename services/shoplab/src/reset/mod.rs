@@ -9,7 +9,8 @@
 //!    it and say why (case 2's pre-aggregates are the after state's derived data: never destroyed);
 //! 2. write the phase's flags (the whole preset, not a difference) through the database, and wait until
 //!    every process of the case reports them (APIs through `GET /admin/flags`, workers through their
-//!    `shoplab_flag_value` gauges); with cache warming on, wait until the warmed keys stop growing;
+//!    `shoplab_flag_value` gauges) and, for the product service, until its composite indexes match the
+//!    flag; with cache warming on, wait until the warmed keys stop growing;
 //! 3. wait (bounded) for the case's outbox and work queue to drain, then record their depths;
 //! 4. read Postgres' counters (`pg_stat_database`, `pg_stat_statements`) as the baseline, count the rows,
 //!    the keys now in the namespace, and (case 3) the breaker state.
@@ -128,7 +129,8 @@ fn case_flags(case: u8) -> Vec<&'static str> {
     flags::FLAGS.iter().filter(|f| f.case == case).map(|f| f.name).collect()
 }
 
-/// Waits (up to 10 s) until every process reports the stored value of each of the case's flags.
+/// Waits (up to 30 s) until every process reports the stored value of each of the case's flags and has
+/// carried the flip out (index builds included).
 async fn confirm_flags(
     pool: &PgPool,
     case: u8,
@@ -143,20 +145,23 @@ async fn confirm_flags(
         .map(|f| (f.name.to_owned(), stored.get(f.name).map(|s| s.value.clone()).unwrap_or_else(|| f.default.to_json())))
         .collect();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut seen = BTreeMap::new();
         let mut behind = Vec::new();
         for p in processes {
             match state::flags_seen(&client, p, &names).await {
-                Some(view) if state::agrees(p.kind, &view, &want) => drop(seen.insert(p.name.clone(), view)),
-                Some(view) => behind.push(format!("{} (sees {})", p.name, serde_json::to_string(&view).unwrap_or_default())),
+                Some(view) if !view.settled => behind.push(format!("{} (still applying a flip)", p.name)),
+                Some(view) if state::agrees(p.kind, &view.flags, &want) => drop(seen.insert(p.name.clone(), view.flags)),
+                Some(view) => {
+                    behind.push(format!("{} (sees {})", p.name, serde_json::to_string(&view.flags).unwrap_or_default()))
+                }
                 None => behind.push(format!("{} (no answer)", p.name)),
             }
         }
         if behind.is_empty() || Instant::now() > deadline {
             if !behind.is_empty() {
-                let msg = format!("flags not confirmed within 10 s by: {}", behind.join(", "));
+                let msg = format!("flags not confirmed within 30 s by: {}", behind.join(", "));
                 anyhow::ensure!(!strict, "{msg}");
                 eprintln!("warning: {msg}");
             }

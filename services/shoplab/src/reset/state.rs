@@ -129,16 +129,25 @@ pub async fn pg_counters(pool: &PgPool) -> anyhow::Result<PgCounters> {
     })
 }
 
+/// One process's view of the flags.
+pub struct Seen {
+    pub flags: BTreeMap<String, Value>,
+    /// False while the process is still carrying a flip out (the product service building or dropping the
+    /// composite indexes: `status.composite_indexes.in_sync` in `GET /admin/flags`).
+    pub settled: bool,
+}
+
 /// What one process reports for the flags `names`: `GET /admin/flags` values for an API, the
 /// `shoplab_flag_value` gauges (bools 0/1, enums by position) for a worker. None if it did not answer.
-pub async fn flags_seen(client: &reqwest::Client, p: &Process, names: &[&str]) -> Option<BTreeMap<String, Value>> {
+pub async fn flags_seen(client: &reqwest::Client, p: &Process, names: &[&str]) -> Option<Seen> {
     let get = |path: &str| client.get(format!("{}{path}", p.url)).timeout(Duration::from_secs(2)).send();
     match p.kind {
         Kind::Api => {
             let view: Value = get("/admin/flags").await.ok()?.json().await.ok()?;
             let flags = view["flags"].as_array()?;
             let pick = |n: &&str| flags.iter().find(|f| f["name"] == **n).map(|f| ((*n).to_owned(), f["value"].clone()));
-            Some(names.iter().filter_map(pick).collect())
+            let settled = view["status"]["composite_indexes"]["in_sync"] != Value::Bool(false);
+            Some(Seen { flags: names.iter().filter_map(pick).collect(), settled })
         }
         Kind::Worker => {
             let text = get("/metrics").await.ok()?.text().await.ok()?;
@@ -147,7 +156,7 @@ pub async fn flags_seen(client: &reqwest::Client, p: &Process, names: &[&str]) -
                 let v = scrape.sum("shoplab_flag_value", |s| s.label("flag") == Some(n))?;
                 Some(((*n).to_owned(), serde_json::json!(v)))
             };
-            Some(names.iter().filter_map(gauge).collect())
+            Some(Seen { flags: names.iter().filter_map(gauge).collect(), settled: true })
         }
     }
 }
