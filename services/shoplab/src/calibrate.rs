@@ -174,14 +174,20 @@ pub async fn calibrate(ctx: &Ctx<'_>, probe: &Probe) -> anyhow::Result<Found> {
         rate = next_rate(&points, max);
     }
     let Some(best) = choose(case, &points) else {
-        anyhow::bail!("case {case}: no rate between 1 and {max} req/s gave the {}", target(case));
+        let hint = if case == 2 {
+            "; the default dashboard mix includes 24h and 7d windows, which the before state aggregates in seconds: \
+             calibrate on the cheapest dashboard with `--k6-env WINDOWS=15m:100` and compare with the same --k6-env"
+        } else {
+            ""
+        };
+        anyhow::bail!("case {case}: no rate between 1 and {max} req/s gave the {}{hint}", target(case));
     };
     let mut why = describe(case, &best.measures);
     if case != 3 && best.rate >= max {
         why.push_str(&format!("; the shape was not reached up to --max-rate {max}"));
     }
     let found = Found { rate: best.rate, why };
-    store(&ctx.conns.pool, case, &found, &points).await?;
+    store(&ctx.conns.pool, case, &found, &points, ctx.k6_env).await?;
     Ok(found)
 }
 
@@ -196,8 +202,8 @@ fn describe(case: u8, m: &Measures) -> String {
 }
 
 /// Appends the result to `lab.calibrations`.
-async fn store(pool: &PgPool, case: u8, found: &Found, points: &[Point]) -> anyhow::Result<()> {
-    let measured = json!({ "target": target(case), "chosen": found.why, "probes": points });
+async fn store(pool: &PgPool, case: u8, found: &Found, points: &[Point], k6_env: &[(String, String)]) -> anyhow::Result<()> {
+    let measured = json!({ "target": target(case), "chosen": found.why, "k6_env": env_text(k6_env), "probes": points });
     sqlx::query("insert into lab.calibrations (case_no, rate, measured, machine) values ($1, $2, $3, $4)")
         .bind(i16::from(case))
         .bind(i32::try_from(found.rate)?)
@@ -206,6 +212,11 @@ async fn store(pool: &PgPool, case: u8, found: &Found, points: &[Point]) -> anyh
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// `--k6-env` as one comparable string (`WINDOWS=15m:100 PRODUCTS=4000`), empty without any.
+pub fn env_text(k6_env: &[(String, String)]) -> String {
+    k6_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Host name and cores of this machine.
@@ -220,26 +231,37 @@ pub struct Stored {
     pub rate: u32,
     pub at: chrono::DateTime<chrono::Utc>,
     pub machine: serde_json::Value,
+    /// The `--k6-env` the probes ran with (a calibration holds for that scenario only).
+    pub k6_env: String,
 }
 
 impl Stored {
-    /// "calibrated on this machine 2026-12-02 07:10 UTC", or which other host it came from.
-    pub fn describe(&self) -> String {
+    /// "calibrated on this machine 2026-12-02 07:10 UTC", or which other host it came from, and whether
+    /// it was calibrated with other `--k6-env` settings than `k6_env` (this run's).
+    pub fn describe(&self, k6_env: &[(String, String)]) -> String {
         let at = self.at.format("%Y-%m-%d %H:%M UTC");
-        if self.machine == machine() {
+        let mut text = if self.machine == machine() {
             format!("calibrated on this machine {at}")
         } else {
             format!("calibrated {at} on {}, not this machine: rerun `shoplab calibrate`", self.machine)
+        };
+        if !self.k6_env.is_empty() {
+            text.push_str(&format!(" with --k6-env {}", self.k6_env));
         }
+        if self.k6_env != env_text(k6_env) {
+            text.push_str("; this run's --k6-env differs, so the rate may not fit it");
+        }
+        text
     }
 }
 
 /// Reads the newest calibration of `case`, if any.
 pub async fn latest(pool: &PgPool, case: u8) -> anyhow::Result<Option<Stored>> {
-    const SQL: &str = "select rate, calibrated_at, machine from lab.calibrations where case_no = $1 order by calibrated_at desc, id desc limit 1";
-    let row: Option<(i32, chrono::DateTime<chrono::Utc>, serde_json::Value)> =
+    const SQL: &str = "select rate, calibrated_at, machine, coalesce(measured->>'k6_env', '') from lab.calibrations \
+                       where case_no = $1 order by calibrated_at desc, id desc limit 1";
+    let row: Option<(i32, chrono::DateTime<chrono::Utc>, serde_json::Value, String)> =
         sqlx::query_as(SQL).bind(i16::from(case)).fetch_optional(pool).await?;
-    Ok(row.map(|(rate, at, machine)| Stored { rate: u32::try_from(rate).unwrap_or(1), at, machine }))
+    Ok(row.map(|(rate, at, machine, k6_env)| Stored { rate: u32::try_from(rate).unwrap_or(1), at, machine, k6_env }))
 }
 
 /// `shoplab calibrate [case]`.

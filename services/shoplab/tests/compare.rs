@@ -181,6 +181,7 @@ async fn calibration_stores_a_rate_that_case_then_uses() {
     assert!(probes.as_array().is_some_and(|p| !p.is_empty()), "the probes are kept: {probes}");
     let stdout = ok(&lab.shoplab(&["case", "1", "--duration", "2s", "--warmup", "0s"]).await);
     assert!(stdout.contains(&format!("Rate: {rate} req/s (calibrated on this machine")), "{stdout}");
+    assert!(!stdout.contains("differs"), "calibrated with the same --k6-env as this run: {stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

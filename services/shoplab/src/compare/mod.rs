@@ -226,7 +226,7 @@ async fn resolve_rate(conns: &Conns, args: &CaseArgs) -> anyhow::Result<(Option<
             Ok((Some(found.rate), format!("{} req/s (--rate auto: calibrated just now, {})", found.rate, found.why)))
         }
         None => match crate::calibrate::latest(&conns.pool, args.case).await? {
-            Some(c) => Ok((Some(c.rate), format!("{} req/s ({})", c.rate, c.describe()))),
+            Some(c) => Ok((Some(c.rate), format!("{} req/s ({})", c.rate, c.describe(&args.k6_env)))),
             None => Ok((None, format!("the k6 script's default (no calibration stored: run `shoplab calibrate {}`)", args.case))),
         },
     }
