@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{compare, console, database, doctor, flags, seed, up};
+use crate::{calibrate, compare, console, database, doctor, flags, reset, seed, up};
 
 /// shoplab: a reference e-commerce API whose performance optimizations are flags you flip live.
 #[derive(Parser, Debug)]
@@ -36,6 +36,10 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run a case study's k6 scenario; with --compare before vs after, with --steps one lever at a time.
     Case(compare::CaseArgs),
+    /// Find the rate at which each case's before state shows the book's before shape; store it for `case`.
+    Calibrate(calibrate::CalibrateArgs),
+    /// Put a case (default: all) back to its starting state: before flags, cache emptied, queues drained.
+    Reset(reset::ResetArgs),
     /// Serve the trainer console: switches for every lever, live numbers, load button (default :8088).
     Console(console::ConsoleArgs),
 }
@@ -50,7 +54,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Flags(cmd) => flags::run(&cli.database_url, cmd).await,
         Command::Doctor => doctor::run(&cli.database_url, &cli.redis_url, &cli.amqp_url).await,
         Command::Console(args) => console::run(&cli.database_url, args).await,
-        Command::Case(args) => compare::run(&cli.database_url, args).await,
+        Command::Case(args) => compare::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
+        Command::Calibrate(args) => calibrate::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
+        Command::Reset(args) => reset::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::Up(args) => up::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
     }
 }

@@ -1,11 +1,13 @@
 //! The shoplab CLI as a library, so its commands are testable in-process.
 
+pub mod calibrate;
 pub mod cli;
 pub mod compare;
 pub mod console;
 pub mod database;
 pub mod doctor;
 pub mod flags;
+pub mod reset;
 pub mod scrape;
 pub mod seed;
 pub mod signals;

@@ -23,6 +23,13 @@ pub fn require_k6() -> anyhow::Result<()> {
     }
 }
 
+/// The installed k6's version (`v1.1.0`), or `?`.
+pub fn version() -> String {
+    let out = std::process::Command::new("k6").arg("version").output().ok();
+    let text = out.and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+    text.split_whitespace().nth(1).map(str::to_owned).unwrap_or_else(|| "?".into())
+}
+
 /// Runs `script` with `env`; returns the parsed summary. Exit code 99 (thresholds crossed) is a
 /// result, not a failure: the before state is expected to miss the SLO.
 pub async fn run(k6_dir: &Path, script: &str, env: &[(String, String)], summary: &Path) -> anyhow::Result<Value> {

@@ -153,6 +153,25 @@ pub async fn stop_load(_: Admin, State(st): State<ConsoleState>, Path(case): Pat
     Ok(Json(serde_json::json!({ "stopping": case.number })))
 }
 
+/// Puts the case back to its starting state, like `shoplab reset N`: before preset, cache emptied (case 1),
+/// queues drained (5 s at most), flags confirmed by the case's processes.
+#[utoipa::path(post, path = "/api/reset/{case}", tag = "console", request_body(content = Who, description = "optional"),
+    params(("case" = u8, Path, description = "case study 1, 2 or 3")),
+    responses((status = 200, body = Object), (status = 401), (status = 404)),
+    security(("admin_token" = [])))]
+#[tracing::instrument(skip_all, fields(case))]
+pub async fn reset(
+    _: Admin,
+    State(st): State<ConsoleState>,
+    Path(case): Path<u8>,
+    OptionalJson(who): OptionalJson<Who>,
+) -> ApiResult<Json<Value>> {
+    let case = find(case)?;
+    let actor = actor(who.by.as_deref())?;
+    let start = st.reset.reset(case.number, &actor).await?;
+    Ok(Json(serde_json::json!({ "case": case.number, "summary": crate::reset::summary(&start), "start": start })))
+}
+
 /// Proof that the request carries the admin token (Bearer). Taken as the first extractor of every write,
 /// so a request without the token is refused with 401 before its path or body is even looked at; with
 /// no token configured, 403 says how to enable writes.

@@ -113,6 +113,8 @@ pub struct ConsoleState {
     pub live: Arc<Live>,
     pub loads: Arc<Loads>,
     pub grafana_url: String,
+    /// The reset button's starting state (`shoplab reset`).
+    pub reset: Arc<crate::reset::Resetter>,
 }
 
 #[derive(utoipa::OpenApi)]
@@ -139,8 +141,21 @@ pub async fn build(pool: PgPool, settings: Settings, addr: &str) -> anyhow::Resu
         live: live::start(targets),
         loads: Loads::new(settings.k6_bin.clone(), settings.k6_dir.clone(), k6_env),
         grafana_url: settings.grafana_url.clone(),
+        reset: Arc::new(crate::reset::Resetter::new(lab_args(&settings.urls), kit::config::Config::from_env())),
     };
     kit::app::Application::bind(addr, router(state)).await
+}
+
+/// The lab the reset button acts on: the console's URLs (the workers' at their default ports + offset).
+fn lab_args(urls: &ServiceUrls) -> crate::compare::LabArgs {
+    crate::compare::LabArgs {
+        port_offset: urls.port_offset,
+        product_url: urls.product.clone(),
+        auth_url: urls.auth.clone(),
+        analytics_url: (!urls.analytics.is_empty()).then(|| urls.analytics.join(",")),
+        email_provider_url: urls.email_provider.clone(),
+        ..Default::default()
+    }
 }
 
 /// The page, its assets and the JSON API.
@@ -152,6 +167,7 @@ pub fn router(state: ConsoleState) -> axum::Router {
         .routes(routes!(api::preset))
         .routes(routes!(api::step))
         .routes(routes!(api::start_load, api::stop_load))
+        .routes(routes!(api::reset))
         .with_state(state)
         .split_for_parts();
     let doc = Arc::new(doc);

@@ -132,7 +132,12 @@ function buildCard(c) {
         'data-write': true, 'data-preset': p.preset, text: p.label,
         onclick: () => write('POST', '/api/presets/' + encodeURIComponent(p.preset), {}),
       })),
-      el('button', { class: 'step', 'data-write': true, onclick: () => write('POST', '/api/step/' + c.number, {}) })),
+      el('button', { class: 'step', 'data-write': true, onclick: () => write('POST', '/api/step/' + c.number, {}) }),
+      el('button', {
+        class: 'reset', 'data-write': true, text: 'reset',
+        title: 'shoplab reset: before flags, cache emptied, queues drained, flags confirmed by every process',
+        onclick: () => write('POST', '/api/reset/' + c.number, {}),
+      })),
     el('ul', { class: 'levers' }, ...c.flags.map(buildFlag)),
     buildLoad(c));
   return card;
