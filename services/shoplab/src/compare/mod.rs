@@ -66,9 +66,10 @@ pub struct CaseArgs {
     /// Extra environment for the k6 script, e.g. `--k6-env PRODUCTS=4000` for a smaller seed (repeatable).
     #[arg(long = "k6-env", value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub k6_env: Vec<(String, String)>,
-    /// Admin token passed to k6 scenarios that switch the provider mid-run.
-    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", default_value = "")]
-    pub admin_token: String,
+    /// Admin token passed to k6 scenarios that switch the provider mid-run (default: the one `shoplab up`
+    /// stored in $SHOPLAB_HOME/admin-token).
+    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// One phase: a label and the flag values to apply before it.
@@ -166,7 +167,7 @@ fn env(args: &CaseArgs, duration: Duration) -> Vec<(String, String)> {
         ("ANALYTICS_URL".to_owned(), args.analytics_url.clone()),
         ("EMAIL_PROVIDER_URL".to_owned(), args.email_provider_url.clone()),
         ("DURATION".to_owned(), format!("{}s", duration.as_secs())),
-        ("ADMIN_TOKEN".to_owned(), args.admin_token.clone()),
+        ("ADMIN_TOKEN".to_owned(), crate::lab_secrets::admin_token(args.admin_token.clone()).unwrap_or_default()),
     ];
     if let Some(r) = args.rate {
         env.push(("RATE".into(), r.to_string()));
