@@ -172,7 +172,12 @@ pub async fn run(database_url: &str, args: ConsoleArgs) -> anyhow::Result<()> {
     let pool = crate::database::connect(database_url, 4).await?;
     kit::flags::load(&pool).await.map_err(|e| anyhow::anyhow!("cannot read lab.flags ({e}): run `shoplab migrate`"))?;
     let settings = Settings::from(&args);
-    let writes = if settings.admin_token.is_some() { "writes need the admin token" } else { WRITES_DISABLED };
+    let stored = crate::lab_secrets::home().join(crate::lab_secrets::ADMIN_TOKEN_FILE);
+    let writes = match (&settings.admin_token, &args.token) {
+        (Some(_), None) => format!("writes need the admin token stored in {}", stored.display()),
+        (Some(_), Some(_)) => "writes need the admin token".to_owned(),
+        (None, _) => WRITES_DISABLED.to_owned(),
+    };
     let app = build(pool, settings, &args.addr).await?;
     println!("shoplab console on http://{} ({writes}); Ctrl-C stops it", app.addr());
     app.run_until_stopped(crate::signals::stop_requested()).await?;
