@@ -77,7 +77,8 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpAr
 /// What every child gets besides its address: lab mode, the admin token (an explicit one, even empty,
 /// wins over the stored one) and the stored JWT secret unless one is configured.
 fn child_env(args: &UpArgs, secrets: &LabSecrets) -> Vec<(&'static str, String)> {
-    let token = args.admin_token.clone().unwrap_or_else(|| secrets.admin_token.clone());
+    let given = args.admin_token.as_deref().map(|t| t.trim().to_owned());
+    let token = given.unwrap_or_else(|| secrets.admin_token.clone());
     let mut env = vec![("SHOPLAB_LAB", "1".to_owned()), (ADMIN_TOKEN_VAR, token)];
     let configured = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
     if !configured("AUTH_JWT_SECRET") && !configured("AUTH_JWT_SECRET_FILE") {
