@@ -142,7 +142,6 @@ pub struct Flip {
     /// Unix ms.
     pub t: i64,
     pub name: String,
-    #[schema(value_type = Object)]
     pub new: Value,
     pub actor: String,
 }
