@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts Postgres, Redis and RabbitMQ natively when they are not answering (CI machines and workshop
-# laptops without Docker), then waits until each accepts connections.
+# laptops without Docker), then waits until each accepts connections. Makes sure Postgres preloads
+# pg_stat_statements (the slow-query view: `shoplab top-queries`), restarting it only when it does not yet.
 set -euo pipefail
 
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -19,3 +20,19 @@ up 5672 || rabbitmq-server -detached
 wait_for postgres 5432
 wait_for redis 6379
 wait_for rabbitmq 5672
+
+# ALTER SYSTEM keeps the libraries already listed; the restart happens once, on a server never configured.
+libs="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'show shared_preload_libraries')"
+case ",${libs// /}," in
+  *,pg_stat_statements,*) echo "pg_stat_statements preloaded" ;;
+  *)
+    if command -v pg_ctlcluster >/dev/null; then
+      psql -h 127.0.0.1 -U postgres -d postgres -qc \
+        "alter system set shared_preload_libraries = '${libs:+$libs,}pg_stat_statements'"
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart
+      wait_for postgres 5432
+    else
+      echo "warning: Postgres does not preload pg_stat_statements (shoplab top-queries needs it)" >&2
+    fi
+    ;;
+esac

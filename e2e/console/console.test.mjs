@@ -1,8 +1,9 @@
 // End-to-end test of the trainer console in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core). Started by run.sh, which provides a fresh database, a product service and the console:
-//   CONSOLE_URL, PRODUCT_URL, ADMIN_TOKEN, SCREENSHOT (where to save the picture)
+//   CONSOLE_URL, PRODUCT_URL, ADMIN_TOKEN, SCREENSHOT (where to save the picture), CHART_SCREENSHOT
 // It checks what a trainer relies on in front of a room: read-only without the token, a flip with it that
-// reaches the product service and the page within 2 s, and changes from elsewhere showing up on the page.
+// reaches the product service and the page within 2 s, changes from elsewhere showing up on the page, and
+// the live charts: they exist, move every second under traffic, and mark a flip where it happened.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -11,6 +12,9 @@ const CONSOLE = need('CONSOLE_URL');
 const PRODUCT = need('PRODUCT_URL');
 const TOKEN = need('ADMIN_TOKEN');
 const SCREENSHOT = process.env.SCREENSHOT || 'console-e2e.png';
+const CHART_SCREENSHOT = process.env.CHART_SCREENSHOT || 'console-charts.png';
+const LATENCY = '#case-1 svg.chart[data-chart="latency"]';
+const TRAFFIC = '#case-1 svg.chart[data-chart="throughput"]';
 const FLAG = 'product.eager_loading';
 const SWITCH = `li[data-flag="${FLAG}"] input[type=checkbox]`;
 const WHO = `li[data-flag="${FLAG}"] .who`;
@@ -86,6 +90,41 @@ test('live numbers: the product service is up, auth is down', { timeout: 20000 }
   await within(5000, 'auth row down', async () => /down/.test((await page.textContent(row('auth'))) || ''));
 });
 
+/** Sends product requests in the background (a few a second) until the returned stop function is called. */
+function traffic() {
+  let on = true;
+  (async () => {
+    while (on) {
+      await fetch(`${PRODUCT}/products?limit=5`).catch(() => {});
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return () => { on = false; };
+}
+
+/** The chart's number of points and the d attribute of its first line. */
+const chartState = (sel) => page.evaluate((s) => {
+  const svg = document.querySelector(s);
+  return svg && { points: Number(svg.dataset.points), d: svg.querySelector('path.line')?.getAttribute('d') || '' };
+}, sel);
+
+test('live charts: one per case, moving every second under traffic', { timeout: 30000 }, async () => {
+  const stop = traffic();
+  try {
+    for (const n of [1, 2, 3]) await page.waitForSelector(`#case-${n} svg.chart[data-chart="latency"]`, { timeout: 5000 });
+    await within(6000, 'the throughput line has points with traffic', async () => /L/.test((await chartState(TRAFFIC)).d));
+    const first = await chartState(TRAFFIC);
+    await new Promise((r) => setTimeout(r, 2500));
+    const later = await chartState(TRAFFIC);
+    assert.ok(later.points > first.points, `points grow: ${first.points} -> ${later.points}`);
+    assert.notEqual(later.d, first.d, 'the line moved');
+    assert.match((await chartState(LATENCY)).d, /M/, 'the latency chart draws p95');
+    assert.match(await page.textContent('#case-1 .charts'), /p99/);
+  } finally {
+    stop();
+  }
+});
+
 test('with the token a flip reaches the product service and the page within 2 s', { timeout: 30000 }, async () => {
   await page.fill('#name', 'e2e');
   await page.dispatchEvent('#name', 'change');
@@ -118,4 +157,22 @@ test('a change made elsewhere (the service admin API) shows on the page within 2
   assert.equal(resp.status, 200);
   await within(2000, 'the page follows the API write', () => page.evaluate(([sw, who]) =>
     !document.querySelector(sw).checked && document.querySelector(who).textContent.includes('api:product'), [SWITCH, WHO]));
+});
+
+test('a flip shows as a marker on its case\'s charts, not on the others', { timeout: 20000 }, async () => {
+  const marker = (n) => `#case-${n} svg.chart g.marker[data-flag~="${FLAG}"]`;
+  await page.waitForSelector(marker(1), { timeout: 3000 });
+  const label = await page.textContent(`${marker(1)} text`);
+  assert.match(label, /eager_loading=(true|false)/);
+  assert.equal(await page.$(marker(2)), null, 'case 2 has no marker for a product flag');
+  const stop = traffic();
+  await new Promise((r) => setTimeout(r, 2000));
+  stop();
+  await (await page.$('#case-1')).screenshot({ path: CHART_SCREENSHOT });
+});
+
+test('the slow-query table lists the lab database\'s statements', { timeout: 20000 }, async () => {
+  await within(8000, 'statements listed', async () => (await page.$$('#statements tbody tr')).length > 0);
+  const text = await page.textContent('#statements tbody');
+  assert.match(text, /lab\.flag/, 'the console\'s own reads of lab.flags / lab.flag_events are there');
 });

@@ -4,7 +4,7 @@
 # target/debug/product (cargo build --workspace), Debian's chromium (apt-get install -y chromium), Node and
 # a running Postgres/Redis/RabbitMQ. Cleans up its processes and database however it ends.
 #
-#   e2e/console/run.sh            # screenshot: target/console-e2e.png, logs: target/console-e2e/
+#   e2e/console/run.sh            # screenshots: target/console-e2e.png, target/console-charts.png; logs: target/console-e2e/
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -78,6 +78,6 @@ pids+=("$!")
 wait_for "$console_url/healthz" console
 
 CONSOLE_URL="$console_url" PRODUCT_URL="$product_url" ADMIN_TOKEN="$token" CHROMIUM="$chromium" \
-  SCREENSHOT="$root/target/console-e2e.png" \
+  SCREENSHOT="$root/target/console-e2e.png" CHART_SCREENSHOT="$root/target/console-charts.png" \
   node --test-reporter=spec "$here/console.test.mjs"
-echo "screenshot: target/console-e2e.png"
+echo "screenshots: target/console-e2e.png, target/console-charts.png"

@@ -42,6 +42,8 @@ pub enum Command {
     Reset(reset::ResetArgs),
     /// Serve the trainer console: switches for every lever, live numbers, load button (default :8088).
     Console(console::ConsoleArgs),
+    /// The lab database's statements by total time (pg_stat_statements): find the N+1 pattern; --reset clears.
+    TopQueries(crate::top_queries::TopQueriesArgs),
 }
 
 /// Runs a parsed command.
@@ -58,5 +60,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::Reset(args) => reset::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::Up(args) => up::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
+        Command::TopQueries(args) => crate::top_queries::run(&cli.database_url, args).await,
     }
 }

@@ -1,5 +1,6 @@
 //! `shoplab doctor`: checks everything the lab needs and says how to fix what is missing.
-//! Exits non-zero when Postgres, Redis or RabbitMQ is unreachable or the schema is not migrated.
+//! Exits non-zero when Postgres, Redis or RabbitMQ is unreachable or the schema is not migrated; k6 and
+//! pg_stat_statements (the slow-query view) are only warned about.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str) -> anyhow:
         Check { name: "redis", result: redis(redis_url).await, required: true },
         Check { name: "rabbitmq", result: rabbitmq(amqp_url).await, required: true },
         Check { name: "k6", result: k6(), required: false },
+        Check { name: "pg_stat", result: pg_stat_statements(database_url).await, required: false },
     ];
     let mut failed = Vec::new();
     for c in &checks {
@@ -36,7 +38,15 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str) -> anyhow:
 }
 
 async fn postgres(url: &str) -> Result<String, String> {
-    let pool = crate::database::connect(url, 1).await.map_err(|e| format!("{e:#}"))?;
+    let pool = match sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await {
+        Ok(pool) => pool,
+        // a server without the lab database is fine: `shoplab up` and `shoplab migrate` create it
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("3D000") => {
+            let at = kit::deps::endpoint(url);
+            return Ok(format!("{at} answers; no lab database yet: `shoplab up` (or `shoplab migrate`) creates it"));
+        }
+        Err(e) => return Err(format!("{:#}", kit::deps::postgres_error(url, &e))),
+    };
     let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
         .fetch_one(&pool)
         .await
@@ -72,6 +82,13 @@ pub async fn require_dependencies(database_url: &str, redis_url: &str, amqp_url:
     redis(redis_url).await.map_err(anyhow::Error::msg)?;
     rabbitmq(amqp_url).await.map_err(anyhow::Error::msg)?;
     Ok(())
+}
+
+/// Whether `shoplab top-queries` (and the console's slow-query table) can read pg_stat_statements.
+async fn pg_stat_statements(url: &str) -> Result<String, String> {
+    let pool = crate::database::connect(url, 1).await.map_err(|e| format!("{e:#}"))?;
+    crate::top_queries::fetch(&pool, 1).await.map_err(|e| e.to_string())?;
+    Ok("pg_stat_statements readable: `shoplab top-queries` works".to_owned())
 }
 
 fn k6() -> Result<String, String> {

@@ -1,6 +1,10 @@
-//! `shoplab up`: the whole lab natively, without Docker. Migrates, seeds if empty, starts every service
-//! and worker from the binaries next to this executable, waits until each is ready, prints the URLs,
-//! prefixes and colours each process's log lines, and on Ctrl-C (or SIGTERM) stops them all.
+//! `shoplab up`: the whole lab natively, without Docker. Creates and migrates the database (a fresh
+//! Postgres server needs nothing else), seeds if empty, starts every service and worker from the binaries
+//! next to this executable, waits until each is ready, prints the URLs, prefixes and colours each
+//! process's log lines, and on Ctrl-C (or SIGTERM) stops them all.
+//!
+//! The children run in lab mode (`SHOPLAB_LAB=1`) with this lab's own random admin token and JWT secret
+//! (`crate::lab_secrets`): nothing that grants writes is a published default.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -10,6 +14,7 @@ use clap::Args;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::lab_secrets::{self, ADMIN_TOKEN_VAR, LabSecrets};
 use crate::stack::{Proc, processes_at};
 
 #[derive(Args, Debug, Clone)]
@@ -26,9 +31,10 @@ pub struct UpArgs {
     /// Skip seeding even when the database is empty.
     #[arg(long)]
     pub no_seed: bool,
-    /// Admin token for the services' admin routes (default: $SHOPLAB_ADMIN_TOKEN, else `workshop-admin`).
-    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", default_value = "workshop-admin")]
-    pub admin_token: String,
+    /// Admin token for the services' admin routes (default: a random token generated once per lab and
+    /// stored in $SHOPLAB_HOME/admin-token, ~/.shoplab by default; empty disables admin writes).
+    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// Grafana URL to print if it answers.
     #[arg(long, env = "GRAFANA_URL", default_value = "http://127.0.0.1:3000")]
     pub grafana_url: String,
@@ -39,8 +45,11 @@ const RESET: &str = "\x1b[0m";
 
 /// Runs the lab until Ctrl-C.
 pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpArgs) -> anyhow::Result<()> {
-    crate::doctor::require_dependencies(database_url, redis_url, amqp_url).await?;
+    // migrate first: it creates the database, so a server without one is not "missing a dependency"
     crate::database::migrate(database_url).await?;
+    crate::doctor::require_dependencies(database_url, redis_url, amqp_url).await?;
+    let secrets = lab_secrets::ensure(&lab_secrets::home())?;
+    let env = child_env(&args, &secrets);
     if !args.no_seed && crate::seed::is_empty(database_url).await? {
         crate::seed::run(database_url, crate::seed::SeedArgs::defaults()).await?;
     }
@@ -52,7 +61,7 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpAr
     let provider_url = procs.iter().find(|p| p.bin == "email-provider").map(Proc::url).unwrap_or_default();
     let mut children = Vec::new();
     for (i, p) in procs.iter().enumerate() {
-        match spawn(p, &bin_dir, &args.admin_token, &provider_url, COLOURS[i % COLOURS.len()]) {
+        match spawn(p, &bin_dir, &env, &provider_url, COLOURS[i % COLOURS.len()]) {
             Ok(c) => children.push((p.clone(), c)),
             Err(e) => {
                 stop_all(&mut children).await;
@@ -60,12 +69,45 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpAr
             }
         }
     }
-    let outcome = supervise(&procs, &mut children, &args).await;
+    let outcome = supervise(&procs, &mut children, &args, &token_line(&args, &secrets)).await;
     stop_all(&mut children).await;
     outcome
 }
 
-fn spawn(p: &Proc, bin_dir: &std::path::Path, token: &str, provider_url: &str, colour: &'static str) -> anyhow::Result<Child> {
+/// What every child gets besides its address: lab mode, the admin token (an explicit one, even empty,
+/// wins over the stored one) and the stored JWT secret unless one is configured.
+fn child_env(args: &UpArgs, secrets: &LabSecrets) -> Vec<(&'static str, String)> {
+    let given = args.admin_token.as_deref().map(|t| t.trim().to_owned());
+    let token = given.unwrap_or_else(|| secrets.admin_token.clone());
+    let mut env = vec![("SHOPLAB_LAB", "1".to_owned()), (ADMIN_TOKEN_VAR, token)];
+    let configured = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    if !configured("AUTH_JWT_SECRET") && !configured("AUTH_JWT_SECRET_FILE") {
+        env.push(("AUTH_JWT_SECRET", secrets.jwt_secret.clone()));
+    }
+    env
+}
+
+/// How to get the admin token; never the token itself, since this output often goes to a log file.
+fn token_line(args: &UpArgs, secrets: &LabSecrets) -> String {
+    let file = secrets.dir.join(lab_secrets::ADMIN_TOKEN_FILE);
+    match args.admin_token.as_deref().map(str::trim) {
+        Some("") => format!("none: admin writes are disabled ({ADMIN_TOKEN_VAR} is empty)"),
+        Some(_) => format!("the one given in {ADMIN_TOKEN_VAR} (or --admin-token)"),
+        None => format!(
+            "in {0} (mode 0600; shoplab console and shoplab case read it there)\n{1:<19}for curl and k6: export {ADMIN_TOKEN_VAR}=$(cat {0})",
+            file.display(),
+            ""
+        ),
+    }
+}
+
+fn spawn(
+    p: &Proc,
+    bin_dir: &std::path::Path,
+    env: &[(&'static str, String)],
+    provider_url: &str,
+    colour: &'static str,
+) -> anyhow::Result<Child> {
     let bin = bin_dir.join(p.bin);
     anyhow::ensure!(
         bin.exists(),
@@ -76,7 +118,7 @@ fn spawn(p: &Proc, bin_dir: &std::path::Path, token: &str, provider_url: &str, c
     let mut child = Command::new(&bin)
         .args(&p.args)
         .env(p.addr_var, &p.addr)
-        .env("SHOPLAB_ADMIN_TOKEN", token)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("EMAIL_PROVIDER_URL", provider_url)
         .env(kit::supervise::SUPERVISOR_PID, std::process::id().to_string())
         .stdout(Stdio::piped())
@@ -101,9 +143,9 @@ async fn forward<R: tokio::io::AsyncBufRead + Unpin>(prefix: String, mut lines: 
 }
 
 /// Waits for readiness, prints the URLs, then waits for Ctrl-C or a process dying.
-async fn supervise(procs: &[Proc], children: &mut [(Proc, Child)], args: &UpArgs) -> anyhow::Result<()> {
+async fn supervise(procs: &[Proc], children: &mut [(Proc, Child)], args: &UpArgs, token: &str) -> anyhow::Result<()> {
     wait_ready(procs, children).await?;
-    print_urls(procs, args).await;
+    print_urls(procs, args, token).await;
     let stop = crate::signals::stop_requested();
     tokio::pin!(stop);
     loop {
@@ -141,7 +183,7 @@ async fn wait_ready(procs: &[Proc], children: &mut [(Proc, Child)]) -> anyhow::R
     Ok(())
 }
 
-async fn print_urls(procs: &[Proc], args: &UpArgs) {
+async fn print_urls(procs: &[Proc], args: &UpArgs, token: &str) {
     println!("\nshoplab is up ({} processes). Ctrl-C stops everything.", procs.len());
     for p in procs {
         let docs = if p.args.first().is_none_or(|a| a == "serve") { format!("  docs {}/docs", p.url()) } else { String::new() };
@@ -153,7 +195,7 @@ async fn print_urls(procs: &[Proc], args: &UpArgs) {
         Ok(r) if r.status().is_success() => println!("  {:<16} {}", "grafana", args.grafana_url),
         _ => println!("  grafana          not running (docker compose up -d grafana tempo prometheus)"),
     }
-    println!("  admin token      {}\n", args.admin_token);
+    println!("  admin token      {token}\n");
 }
 
 /// SIGTERM to every child, then SIGKILL what is still running after 10 s.

@@ -233,3 +233,80 @@ async fn load_without_k6_is_refused_with_the_install_command() {
     let (_, state) = send(reqwest::Method::GET, format!("{console}/api/state"), None, None).await;
     assert!(state["cases"][0]["load"].is_null(), "nothing was started");
 }
+
+#[tokio::test]
+async fn the_charts_get_a_point_a_second_and_a_marker_per_flip() {
+    let env = TestEnv::new().await;
+    let service = spawn_service(&env).await;
+    let urls = ServiceUrls { product: Some(service.clone()), ..far_urls() };
+    let console = spawn_console(&env, settings(Some(env.admin_token()), urls)).await;
+    let history = |since: i64| {
+        let url = format!("{console}/api/history?since={since}");
+        async move { send(reqwest::Method::GET, url, None, None).await }
+    };
+    let moving = eventually(Duration::from_secs(6), || async {
+        reqwest::get(format!("{service}/ok")).await.unwrap();
+        let (_, h) = history(0).await;
+        h["cases"][0]["points"].as_array().unwrap().iter().filter(|p| p["rps"].as_f64().is_some_and(|r| r > 0.0)).count() >= 2
+    })
+    .await;
+    assert!(moving.is_some(), "case 1 never got two points with traffic");
+    let (status, h) = history(0).await;
+    assert_eq!(status, 200);
+    let points = h["cases"][0]["points"].as_array().unwrap().clone();
+    let last = points.last().unwrap()["t"].as_i64().unwrap();
+    let times: Vec<i64> = points.iter().map(|p| p["t"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[1] - w[0] >= 500), "about one point a second: {times:?}");
+    assert!(points.iter().any(|p| p["p95_ms"].is_number() && p["p99_ms"].is_number()), "{points:?}");
+    assert!(h["cases"][2]["points"].as_array().unwrap().iter().all(|p| p["rps"].is_null()), "auth is down: a gap, not zeros");
+    let (_, newer) = history(last).await;
+    assert!(newer["cases"][0]["points"].as_array().unwrap().iter().all(|p| p["t"].as_i64().unwrap() > last));
+
+    // a flip from anywhere becomes a marker on its own case's chart only
+    kit::flags::set(&env.pool, "product.eager_loading", &json!(true), "cli").await.unwrap();
+    let (_, h) = history(last).await;
+    let flips = h["cases"][0]["flips"].as_array().unwrap();
+    assert_eq!(flips.len(), 1, "{flips:?}");
+    assert_eq!(
+        (flips[0]["name"].as_str(), flips[0]["new"].clone(), flips[0]["actor"].as_str()),
+        (Some("product.eager_loading"), json!(true), Some("cli"))
+    );
+    assert!((flips[0]["t"].as_i64().unwrap() - h["now"].as_i64().unwrap()).abs() < 5_000);
+    assert!(h["cases"][1]["flips"].as_array().unwrap().is_empty(), "not on case 2's chart");
+
+    let (status, resp) = history_raw(&console, "since=yesterday").await;
+    assert_eq!((status, resp["error"]["code"].is_string()), (400, true), "{resp}");
+}
+
+async fn history_raw(console: &str, query: &str) -> (u16, Value) {
+    send(reqwest::Method::GET, format!("{console}/api/history?{query}"), None, None).await
+}
+
+#[tokio::test]
+async fn the_slow_query_view_reads_pg_stat_statements_and_reset_needs_the_token() {
+    let env = TestEnv::new().await;
+    let console = spawn_console(&env, settings(Some(env.admin_token()), far_urls())).await;
+    for _ in 0..4 {
+        sqlx::query("select count(*) from lab.flag_events where actor = $1").bind("nobody").execute(&env.pool).await.unwrap();
+    }
+    let (status, view) = send(reqwest::Method::GET, format!("{console}/api/top-queries?limit=50"), None, None).await;
+    assert_eq!((status, view["available"].as_bool()), (200, Some(true)), "{view}");
+    let mine = view["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["query"].as_str().unwrap().contains("where actor = $1"))
+        .cloned();
+    assert_eq!(mine.map(|s| s["calls"].clone()), Some(json!(4)), "{view}");
+    let (status, _) = send(reqwest::Method::GET, format!("{console}/api/top-queries?limit=0"), None, None).await;
+    assert_eq!(status, 400);
+
+    let reset = format!("{console}/api/top-queries/reset");
+    let (status, _) = send(reqwest::Method::POST, reset.clone(), None, None).await;
+    assert_eq!(status, 401, "a reset is a write");
+    let (status, resp) = send(reqwest::Method::POST, reset, Some(env.admin_token()), None).await;
+    assert_eq!(status, 200, "{resp}");
+    let (_, view) = send(reqwest::Method::GET, format!("{console}/api/top-queries?limit=50"), None, None).await;
+    let left = view["statements"].as_array().unwrap().iter().any(|s| s["query"].as_str().unwrap().contains("where actor = $1"));
+    assert!(!left, "{view}");
+}

@@ -37,9 +37,10 @@ pub struct LabArgs {
     /// Prefix of the lab's RabbitMQ queues (their depth is recorded at the start of each phase).
     #[arg(long, env = "SHOPLAB_AMQP_PREFIX", default_value = "shoplab")]
     pub amqp_prefix: String,
-    /// Admin token handed to k6 scenarios that switch the provider mid-run.
-    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", default_value = "", hide_env_values = true)]
-    pub admin_token: String,
+    /// Admin token handed to k6 scenarios that switch the provider mid-run (default: the one `shoplab up`
+    /// stored in $SHOPLAB_HOME/admin-token).
+    #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// What kind of endpoint a process serves.
@@ -138,7 +139,7 @@ impl LabArgs {
             ("AUTH_URL".to_owned(), self.auth()),
             ("ANALYTICS_URL".to_owned(), self.analytics().join(",")),
             ("EMAIL_PROVIDER_URL".to_owned(), self.email_provider()),
-            ("ADMIN_TOKEN".to_owned(), self.admin_token.clone()),
+            ("SHOPLAB_ADMIN_TOKEN".to_owned(), crate::lab_secrets::admin_token(self.admin_token.clone()).unwrap_or_default()),
         ]
     }
 }

@@ -100,12 +100,9 @@ fn widget(f: &FlagDef) -> Widget {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct FlagCard {
     pub name: &'static str,
-    #[schema(value_type = Object)]
     pub value: Value,
-    #[schema(value_type = Object)]
     pub default: Value,
     /// The after-preset value if this flag is a lever of the case study.
-    #[schema(value_type = Object, nullable)]
     pub after: Option<Value>,
     /// 1-based position among the case's levers in book order (`None` for knobs).
     pub step: Option<usize>,

@@ -3,7 +3,8 @@
 //! Each process is scraped on its own `/metrics`, the one the services already serve for Prometheus, so
 //! the console needs nothing else running. A process that does not answer within the timeout is shown as
 //! `down` with the reason (a lab is often only partly started: that is not an error). Numbers need two
-//! scrapes, so a process that just came up shows `up` with no numbers for one second.
+//! scrapes, so a process that just came up shows `up` with no numbers for one second. Every round also
+//! becomes one point per case in [`History`], the live charts' last five minutes.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::history::History;
 use super::numbers::{self, Numbers};
 use crate::scrape::{self, Scrape};
 use crate::stack::processes_at;
@@ -100,6 +102,8 @@ pub struct ProcessView {
 #[derive(Default)]
 pub struct Live {
     views: RwLock<Vec<ProcessView>>,
+    /// One point per case and second, for the charts.
+    pub history: History,
 }
 
 impl Live {
@@ -166,7 +170,7 @@ impl Tracker {
 pub fn start(targets: Vec<Target>) -> Arc<Live> {
     let waiting =
         |t: &Target| ProcessView { target: t.clone(), status: "waiting", reason: None, numbers: None, last_trace: None };
-    let live = Arc::new(Live { views: RwLock::new(targets.iter().map(waiting).collect()) });
+    let live = Arc::new(Live { views: RwLock::new(targets.iter().map(waiting).collect()), history: History::default() });
     let trackers = targets.into_iter().map(|target| Tracker { target, previous: None, last_trace: None }).collect();
     tokio::spawn(follow(trackers, live.clone()));
     live
@@ -180,7 +184,8 @@ async fn follow(mut trackers: Vec<Tracker>, live: Arc<Live>) {
         tick.tick().await;
         let results = futures::future::join_all(trackers.iter().map(|t| scrape(&client, &t.target.url))).await;
         let at = Instant::now();
-        let views = trackers.iter_mut().zip(results).map(|(t, r)| t.observe(r, at)).collect();
+        let views: Vec<ProcessView> = trackers.iter_mut().zip(results).map(|(t, r)| t.observe(r, at)).collect();
+        live.history.record(&views, chrono::Utc::now().timestamp_millis());
         *live.views.write().expect("live views poisoned") = views;
     }
 }

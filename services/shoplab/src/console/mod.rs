@@ -11,14 +11,17 @@
 //!
 //! - [`crate::scrape`]: the text-format reader (shared with `shoplab case`); [`numbers`]: rates and percentiles from two scrapes;
 //! - [`live`]: the once-a-second scrape loop; [`load`]: the k6 runner;
-//! - [`cases`]: the cards; [`view`]: `GET /api/state`; [`api`]: the handlers; [`page`]: the static page.
+//! - [`cases`]: the cards; [`view`]: `GET /api/state`; [`api`]: the handlers; [`page`]: the static page;
+//! - [`history`]: the live charts' last five minutes and their flag markers; [`top`]: the slow-query view.
 
 pub mod api;
 pub mod cases;
+pub mod history;
 pub mod live;
 pub mod load;
 pub mod numbers;
 pub mod page;
+pub mod top;
 pub mod view;
 
 use std::path::PathBuf;
@@ -42,7 +45,8 @@ pub struct ConsoleArgs {
     /// Where the console listens.
     #[arg(long, env = "CONSOLE_ADDR", default_value = "127.0.0.1:8088")]
     pub addr: String,
-    /// Admin token that unlocks writes (prefer the environment variable: arguments show in `ps`).
+    /// Admin token that unlocks writes (prefer the environment variable: arguments show in `ps`); default:
+    /// the one `shoplab up` stored in $SHOPLAB_HOME/admin-token; empty disables writes.
     #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Product API base URL (scraped; handed to k6 as PRODUCT_URL); default: the lab's port.
@@ -88,7 +92,7 @@ impl From<&ConsoleArgs> for Settings {
         let given = |s: &Option<String>| s.as_deref().map(one).filter(|u| !u.is_empty());
         let list = a.analytics_url.as_deref().unwrap_or_default().split(',').map(one).filter(|u| !u.is_empty()).collect();
         Self {
-            admin_token: a.token.clone().filter(|t| !t.is_empty()),
+            admin_token: crate::lab_secrets::admin_token(a.token.clone()),
             urls: ServiceUrls {
                 product: given(&a.product_url),
                 auth: given(&a.auth_url),
@@ -168,6 +172,9 @@ pub fn router(state: ConsoleState) -> axum::Router {
         .routes(routes!(api::step))
         .routes(routes!(api::start_load, api::stop_load))
         .routes(routes!(api::reset))
+        .routes(routes!(history::history))
+        .routes(routes!(top::top))
+        .routes(routes!(top::reset))
         .with_state(state)
         .split_for_parts();
     let doc = Arc::new(doc);
@@ -181,7 +188,12 @@ pub async fn run(database_url: &str, args: ConsoleArgs) -> anyhow::Result<()> {
     let pool = crate::database::connect(database_url, 4).await?;
     kit::flags::load(&pool).await.map_err(|e| anyhow::anyhow!("cannot read lab.flags ({e}): run `shoplab migrate`"))?;
     let settings = Settings::from(&args);
-    let writes = if settings.admin_token.is_some() { "writes need the admin token" } else { WRITES_DISABLED };
+    let stored = crate::lab_secrets::home().join(crate::lab_secrets::ADMIN_TOKEN_FILE);
+    let writes = match (&settings.admin_token, &args.token) {
+        (Some(_), None) => format!("writes need the admin token stored in {}", stored.display()),
+        (Some(_), Some(_)) => "writes need the admin token".to_owned(),
+        (None, _) => WRITES_DISABLED.to_owned(),
+    };
     let app = build(pool, settings, &args.addr).await?;
     println!("shoplab console on http://{} ({writes}); Ctrl-C stops it", app.addr());
     app.run_until_stopped(crate::signals::stop_requested()).await?;

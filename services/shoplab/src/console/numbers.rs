@@ -25,9 +25,11 @@ pub struct Numbers {
     pub rps: f64,
     /// 95th percentile of server-side latency, in milliseconds, interpolated inside the bucket.
     pub p95_ms: Option<f64>,
+    /// 99th percentile, the same way (the live charts draw it beside p95).
+    pub p99_ms: Option<f64>,
     /// Share (0..1) of answers with a 5xx status.
     pub error_rate: Option<f64>,
-    /// SQL statements per request (81 for a naive page of 20 products, 2 with eager loading).
+    /// SQL statements per request, averaged over every request of the second (cache hits run none).
     pub queries_per_request: Option<f64>,
     /// Share (0..1) of cache lookups that were hits (hit / (hit + miss + stale)).
     pub cache_hit_rate: Option<f64>,
@@ -53,6 +55,7 @@ pub fn between(before: &Scrape, after: &Scrape, secs: f64) -> Option<Numbers> {
     Some(Numbers {
         rps: if secs > 0.0 { requests / secs } else { 0.0 },
         p95_ms: quantile(&latency, 0.95).map(|s| s * 1000.0),
+        p99_ms: quantile(&latency, 0.99).map(|s| s * 1000.0),
         error_rate: ratio(errors, requests),
         queries_per_request: ratio(queries, counted),
         cache_hit_rate: ratio(hits, lookups),
@@ -133,6 +136,7 @@ mod tests {
         assert_eq!(n.error_rate, Some(0.1));
         // 100 new requests, all between 10 and 100 ms: p95 interpolates to 10 + 0.95 * 90 = 95.5 ms
         assert!((n.p95_ms.unwrap() - 95.5).abs() < 1e-9, "{:?}", n.p95_ms);
+        assert!((n.p99_ms.unwrap() - 99.1).abs() < 1e-9, "{:?}", n.p99_ms);
         assert_eq!(n.cache_hit_rate, Some(0.9));
         assert_eq!(n.queries_per_request, None);
         assert_eq!(n.breaker, Some("open"));

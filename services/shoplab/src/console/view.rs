@@ -66,9 +66,7 @@ pub struct PresetButton {
 pub struct FlagEvent {
     pub at: chrono::DateTime<chrono::Utc>,
     pub name: String,
-    #[schema(value_type = Object, nullable)]
     pub old: Option<Value>,
-    #[schema(value_type = Object)]
     pub new: Value,
     pub actor: String,
 }
