@@ -73,7 +73,7 @@ pub struct MessageList {
 }
 
 pub fn router(state: ProviderState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(send)).routes(routes!(messages)).with_state(state)
+    OpenApiRouter::with_openapi(crate::openapi::doc()).routes(routes!(send)).routes(routes!(messages)).with_state(state)
 }
 
 /// Accepts a message for delivery.
