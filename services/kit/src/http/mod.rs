@@ -23,7 +23,6 @@ use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::PgPool;
-use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,14 +49,14 @@ pub struct BaseState {
     pub ready: Vec<(&'static str, ReadyCheck)>,
     /// Optional service-specific status for `/admin/flags`.
     pub status: Option<StatusFn>,
-    /// The service's OpenAPI document (its routes plus the base routes).
-    openapi: Arc<OpenApi>,
+    /// The service's OpenAPI document (its routes plus the base routes), as served.
+    openapi: Arc<Value>,
 }
 
 impl BaseState {
     pub fn new(service: &'static str, metrics: Metrics, flags: Flags, pool: PgPool, admin_token: Option<String>) -> Self {
         let ready = vec![("postgres", ready_postgres(pool.clone()))];
-        Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(OpenApi::default()) }
+        Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(Value::Null) }
     }
 
     /// Adds a readiness check.
