@@ -50,13 +50,14 @@ lab_start() {
 }
 
 lab_stop() {
-  [ -n "$LAB_CONSOLE_PID" ] && kill "$LAB_CONSOLE_PID" 2>/dev/null && wait "$LAB_CONSOLE_PID" 2>/dev/null
-  [ -n "$LAB_UP_PID" ] && kill -INT "$LAB_UP_PID" 2>/dev/null && wait "$LAB_UP_PID" 2>/dev/null
+  # every step may fail (a process already gone): none may stop the clean-up under `set -e`
+  if [ -n "$LAB_CONSOLE_PID" ]; then kill "$LAB_CONSOLE_PID" 2>/dev/null || true; wait "$LAB_CONSOLE_PID" 2>/dev/null || true; fi
+  if [ -n "$LAB_UP_PID" ]; then kill -INT "$LAB_UP_PID" 2>/dev/null || true; wait "$LAB_UP_PID" 2>/dev/null || true; fi
   psql "$LAB_SERVER/postgres" -qAtc "drop database if exists $LAB_DB with (force)" >/dev/null 2>&1 || true
   redis-cli --scan --pattern "openapi-$LAB_ID:*" | xargs -r -n 500 redis-cli del >/dev/null 2>&1 || true
   if command -v rabbitmqctl >/dev/null; then
     { rabbitmqctl -q list_queues name 2>/dev/null | grep "^openapi-$LAB_ID\." || true; } | while read -r q; do
-      rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+      rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true
     done
   fi
   return 0
