@@ -36,7 +36,11 @@ pub struct ProviderState {
 /// Body of `POST /send`.
 #[derive(Deserialize, ToSchema)]
 pub struct SendRequest {
+    /// The recipient: an address with a domain (`local@example.test`), at most 254 characters.
+    #[schema(pattern = "^[^@]+@[^@]*\\.[^@]*$", max_length = 254)]
     pub to: String,
+    /// Not empty (nor only spaces).
+    #[schema(pattern = "\\S")]
     pub subject: String,
     pub body: String,
     /// Same key twice = one message (the caller's retry is absorbed).

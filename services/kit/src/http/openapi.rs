@@ -129,8 +129,8 @@ fn declare_common(doc: &mut Map<String, Value>) {
     let admin = json!({
         "type": "http",
         "scheme": "bearer",
-        "description": "The lab's admin token (`SHOPLAB_ADMIN_TOKEN`; `shoplab up` prints where to read it). \
-                        Admin writes are refused with 403 where none is configured."
+        "description": "The admin token the lab was started with (`SHOPLAB_ADMIN_TOKEN`; see the output of \
+                        `shoplab up`). Admin writes are refused with 403 where none is configured."
     });
     entry(components, "securitySchemes").entry("admin_token").or_insert(admin);
 }
