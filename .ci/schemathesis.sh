@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 EXAMPLES=${SCHEMATHESIS_EXAMPLES:-25}
 SEED=${SCHEMATHESIS_SEED:-1}
 VERSION=4.32.5
-out=target/schemathesis
-venv=target/schemathesis-venv
+out="$PWD/target/schemathesis"
+venv="$PWD/target/schemathesis-venv"
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$VERSION"; then
@@ -40,9 +40,10 @@ run() {
   local name=$1 url=$2
   shift 2
   local status=0
-  "$venv/bin/schemathesis" run "$url" --checks "$checks" --max-examples "$EXAMPLES" --seed "$SEED" \
+  # from $out: schemathesis keeps its replay cache (.schemathesis/) in the working directory
+  (cd "$out" && "$venv/bin/schemathesis" run "$url" --checks "$checks" --max-examples "$EXAMPLES" --seed "$SEED" \
     --phases examples,coverage,fuzzing --request-timeout 20 --generation-database none --no-color \
-    --report json --report-json-path "$out/reports/$name.json" "$@" >"$out/reports/$name.log" 2>&1 || status=$?
+    --report json --report-json-path "$out/reports/$name.json" "$@") >"$out/reports/$name.log" 2>&1 || status=$?
   python3 - "$name" "$out/reports/$name.json" "$status" <<'PY'
 import json, sys
 name, path, status = sys.argv[1], sys.argv[2], int(sys.argv[3])
