@@ -129,15 +129,18 @@ async fn list_categories(State(state): State<AppState>) -> ApiResult<Json<Vec<Ca
     responses((status = 200, body = PriceChanged), (status = 400, description = "malformed JSON or id"),
         (status = 401), (status = 403), (status = 404), (status = 422, description = "negative amount or bad currency")),
     security(("admin_token" = [])))]
-#[tracing::instrument(skip_all, fields(product.id = id))]
+#[tracing::instrument(skip_all, fields(product.id = tracing::field::Empty))]
 async fn update_price(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
-    Json(body): Json<NewPrice>,
+    id: Result<Path<i64>, ApiError>,
+    body: Result<Json<NewPrice>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<PriceChanged>)> {
+    // authentication before validation: the token is checked before the path or the body is looked at
     kit::http::admin::authorize_token(state.admin_token.as_deref(), &headers)?;
+    let (Path(id), Json(body)) = (id?, body?);
     let id = model::product_id(id)?;
+    tracing::Span::current().record("product.id", id);
     let currency = body.validate()?;
     let mut tx = state.db.begin().await?;
     const CATEGORY: &str = "select category_id from product.products where id = $1 for update";
