@@ -19,6 +19,7 @@ pub mod dashboard;
 pub mod ingest;
 pub mod levers;
 pub mod message;
+pub mod openapi;
 pub mod redis_conn;
 pub mod relay;
 pub mod routes;

@@ -17,7 +17,10 @@ use crate::window::Window;
 
 /// Every route of the analytics API.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(ingest::ingest)).routes(routes!(dashboard)).with_state(state)
+    OpenApiRouter::with_openapi(crate::openapi::doc())
+        .routes(routes!(ingest::ingest))
+        .routes(routes!(dashboard))
+        .with_state(state)
 }
 
 /// `?window=` of a dashboard.

@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod domain;
 pub mod email;
 pub mod levers;
+pub mod openapi;
 pub mod relay;
 pub mod routes;
 pub mod settings;

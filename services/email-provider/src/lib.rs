@@ -5,6 +5,7 @@
 //! authentication case study, and it is the only shoplab process allowed to be slow on purpose.
 
 pub mod faults;
+pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod startup;

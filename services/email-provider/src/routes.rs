@@ -36,7 +36,11 @@ pub struct ProviderState {
 /// Body of `POST /send`.
 #[derive(Deserialize, ToSchema)]
 pub struct SendRequest {
+    /// The recipient: an address with a domain (`local@example.test`), at most 254 characters.
+    #[schema(pattern = "^[^@]+@[^@]*\\.[^@]*$", max_length = 254)]
     pub to: String,
+    /// Not empty (nor only spaces).
+    #[schema(pattern = "\\S")]
     pub subject: String,
     pub body: String,
     /// Same key twice = one message (the caller's retry is absorbed).
@@ -73,7 +77,7 @@ pub struct MessageList {
 }
 
 pub fn router(state: ProviderState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(send)).routes(routes!(messages)).with_state(state)
+    OpenApiRouter::with_openapi(crate::openapi::doc()).routes(routes!(send)).routes(routes!(messages)).with_state(state)
 }
 
 /// Accepts a message for delivery.

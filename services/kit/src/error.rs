@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 422: well-formed but invalid values.
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// 413: the request body is larger than [`crate::http::body::MAX_BODY_BYTES`].
+    #[error("request body larger than {} bytes", crate::http::body::MAX_BODY_BYTES)]
+    PayloadTooLarge,
     /// 429: the client's token bucket is empty; `retry_after_secs` goes into `Retry-After`.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
@@ -70,6 +73,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,6 +87,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

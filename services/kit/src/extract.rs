@@ -2,16 +2,19 @@
 //!
 //! axum's own `Json`, `Query` and `Path` answer malformed input with plain text; these wrappers turn every
 //! rejection into `{"error": {"code", "message"}}` with the same 400/415/422 meaning, so clients parse one
-//! format whatever went wrong.
+//! format whatever went wrong. A body over the limit (`crate::http::body::MAX_BODY_BYTES`, enforced by the
+//! layer `crate::http::body::limit` adds) is a 413 in the same shape, not a 400.
 
 use axum::extract::FromRequest;
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 
-/// JSON body extractor and response: malformed JSON -> 400, wrong field types -> 422, wrong content type -> 400.
+/// JSON body extractor and response: malformed JSON -> 400, wrong field types -> 422, wrong content type -> 400,
+/// a body over the limit -> 413.
 #[derive(Debug, Clone, Copy, Default, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);
@@ -34,6 +37,9 @@ pub struct Path<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge;
+        }
         match r {
             JsonRejection::JsonDataError(e) => ApiError::unprocessable("invalid_body", e.body_text()),
             JsonRejection::JsonSyntaxError(e) => ApiError::bad_request("malformed_json", e.body_text()),

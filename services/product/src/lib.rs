@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod levers;
 pub mod model;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -89,10 +89,13 @@ pub struct Category {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ListParams {
     /// Only products of this category (an id from `GET /categories`); all products when absent.
+    #[param(minimum = 1)]
     pub category: Option<i32>,
     /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -100,10 +103,13 @@ pub struct ListParams {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct SearchParams {
     /// Words to look for in name, brand and description (web search syntax: `"quoted phrase"`, `-not`, `or`).
+    #[param(required = true, min_length = 1)]
     pub q: Option<String>,
     /// Page size, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub cursor: Option<String>,
 }
 
@@ -114,6 +120,7 @@ pub struct NewPrice {
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub amount_cents: i64,
     /// ISO 4217 code, three capital letters (default `EUR`).
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
 }
 

@@ -28,7 +28,7 @@ use crate::state::AppState;
 
 /// Every product route, with its OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
-    OpenApiRouter::new()
+    OpenApiRouter::with_openapi(crate::openapi::doc())
         .routes(routes!(list_products))
         .routes(routes!(product_detail))
         .routes(routes!(search))
@@ -71,7 +71,7 @@ async fn list_products(State(state): State<AppState>, Query(p): Query<ListParams
 
 /// One product: category path, current price, stock per warehouse.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
-    params(("id" = i64, Path, description = "product id (1 is the most popular)")),
+    params(("id" = i64, Path, minimum = 1, description = "product id (1 is the most popular)")),
     responses((status = 200, body = ProductDetail), (status = 400, description = "id is not a positive integer"), (status = 404)))]
 #[tracing::instrument(skip_all, fields(product.id = id))]
 async fn product_detail(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Response> {
@@ -125,19 +125,22 @@ async fn list_categories(State(state): State<AppState>) -> ApiResult<Json<Vec<Ca
 /// Appends to the price history, then invalidates the product's detail page, its category's listing
 /// pages, the unfiltered listing and search results, before answering.
 #[utoipa::path(put, path = "/products/{id}/price", tag = "products", request_body = NewPrice,
-    params(("id" = i64, Path, description = "product id")),
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
     responses((status = 200, body = PriceChanged), (status = 400, description = "malformed JSON or id"),
         (status = 401), (status = 403), (status = 404), (status = 422, description = "negative amount or bad currency")),
     security(("admin_token" = [])))]
-#[tracing::instrument(skip_all, fields(product.id = id))]
+#[tracing::instrument(skip_all, fields(product.id = tracing::field::Empty))]
 async fn update_price(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
-    Json(body): Json<NewPrice>,
+    id: Result<Path<i64>, ApiError>,
+    body: Result<Json<NewPrice>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<PriceChanged>)> {
+    // authentication before validation: the token is checked before the path or the body is looked at
     kit::http::admin::authorize_token(state.admin_token.as_deref(), &headers)?;
+    let (Path(id), Json(body)) = (id?, body?);
     let id = model::product_id(id)?;
+    tracing::Span::current().record("product.id", id);
     let currency = body.validate()?;
     let mut tx = state.db.begin().await?;
     const CATEGORY: &str = "select category_id from product.products where id = $1 for update";

@@ -28,6 +28,7 @@ pub const MAX_AMOUNT_CENTS: i64 = 10_000_000_000;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct BatchIn {
     /// 1 to 1000 events.
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<EventIn>,
 }
 
@@ -38,10 +39,14 @@ pub struct EventIn {
     pub id: Option<Uuid>,
     /// `view`, `add_to_cart` or `order`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(view|add_to_cart|order)$")]
     pub kind: String,
     /// The product concerned (> 0).
+    #[schema(minimum = 1)]
     pub product_id: i64,
     pub user_id: Option<i64>,
+    /// At most 200 bytes.
+    #[schema(max_length = 200)]
     pub session_id: Option<String>,
     /// Order value in cents, 0 to 10 000 000 000; counted as revenue for `order` events. Default 0.
     #[schema(minimum = 0, maximum = 10_000_000_000_i64)]

@@ -22,7 +22,7 @@ use crate::levers::rate_limit;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> OpenApiRouter {
-    let router = OpenApiRouter::new()
+    let router = OpenApiRouter::with_openapi(crate::openapi::doc())
         .routes(routes!(account::signup))
         .routes(routes!(account::verify_email))
         .routes(routes!(session::login))

@@ -18,11 +18,11 @@ use crate::flags::{self, FLAGS, FlagError};
 #[derive(Serialize, ToSchema)]
 pub struct FlagView {
     pub name: &'static str,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub default: Value,
-    #[schema(value_type = Object, nullable)]
+    #[schema(value_type = Value, nullable)]
     pub after: Option<Value>,
     pub r#type: String,
     pub case: u8,
@@ -44,7 +44,7 @@ pub struct FlagsView {
 /// Body of a flag write.
 #[derive(Deserialize, ToSchema)]
 pub struct SetFlag {
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub value: Value,
 }
 

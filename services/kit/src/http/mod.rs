@@ -5,21 +5,25 @@
 //! routes and layers and returns the router to serve.
 
 pub mod admin;
-mod docs;
+#[cfg(feature = "test-support")]
+pub mod api_checks;
+pub mod body;
+pub mod docs;
 mod observe;
 mod server;
 pub use server::{HEADER_READ_TIMEOUT, http1_builder};
+pub mod openapi;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use sqlx::PgPool;
-use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -46,14 +50,14 @@ pub struct BaseState {
     pub ready: Vec<(&'static str, ReadyCheck)>,
     /// Optional service-specific status for `/admin/flags`.
     pub status: Option<StatusFn>,
-    /// The service's OpenAPI document (its routes plus the base routes).
-    openapi: Arc<OpenApi>,
+    /// The service's OpenAPI document (its routes plus the base routes), as served.
+    openapi: Arc<Value>,
 }
 
 impl BaseState {
     pub fn new(service: &'static str, metrics: Metrics, flags: Flags, pool: PgPool, admin_token: Option<String>) -> Self {
         let ready = vec![("postgres", ready_postgres(pool.clone()))];
-        Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(OpenApi::default()) }
+        Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(Value::Null) }
     }
 
     /// Adds a readiness check.
@@ -85,17 +89,17 @@ pub fn finish(api: OpenApiRouter, mut base: BaseState) -> Router {
     let (admin, admin_doc) = base_routes().split_for_parts();
     doc.merge(admin_doc);
     doc.info.title = format!("shoplab {}", base.service);
-    base.openapi = Arc::new(doc);
+    let explorer = docs::router(&doc.info.title, "/openapi.json");
+    base.openapi = Arc::new(openapi::complete(doc));
     let plain = Router::new()
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(metrics))
         .route("/openapi.json", axum::routing::get(openapi))
-        .route("/docs", axum::routing::get(|| async { Html(docs::PAGE) }))
+        .merge(explorer)
         .merge(admin)
         .with_state(base.clone());
-    api.merge(plain)
-        .fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) })
+    body::limit(api.merge(plain).fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) }))
         .layer(axum::middleware::from_fn_with_state(base, observe::observe))
 }
 
@@ -128,8 +132,8 @@ async fn metrics(State(base): State<BaseState>) -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], base.metrics.render()).into_response()
 }
 
-async fn openapi(State(base): State<BaseState>) -> axum::Json<OpenApi> {
-    axum::Json((*base.openapi).clone())
+async fn openapi(State(base): State<BaseState>, headers: HeaderMap) -> Response {
+    openapi::serve(&base.openapi, &headers)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, letting in-flight requests finish

@@ -35,6 +35,7 @@ pub struct Who {
 #[serde(deny_unknown_fields)]
 pub struct SetFlag {
     /// New value, as JSON (`true`, `300`, `0.3`, `"flaky"`) or as CLI text (`"true"`, `"300"`).
+    #[schema(value_type = Value)]
     pub value: Value,
     pub by: Option<String>,
 }

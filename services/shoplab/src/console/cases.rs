@@ -100,9 +100,12 @@ fn widget(f: &FlagDef) -> Widget {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct FlagCard {
     pub name: &'static str,
+    #[schema(value_type = Value)]
     pub value: Value,
+    #[schema(value_type = Value)]
     pub default: Value,
     /// The after-preset value if this flag is a lever of the case study.
+    #[schema(value_type = Value, nullable)]
     pub after: Option<Value>,
     /// 1-based position among the case's levers in book order (`None` for knobs).
     pub step: Option<usize>,

@@ -121,18 +121,17 @@ pub struct ConsoleState {
     pub reset: Arc<crate::reset::Resetter>,
 }
 
+/// The console's OpenAPI document: `info` from the `shoplab` crate's metadata under the console's own name,
+/// one tag; the kit completes it (error shape, body limit, the `admin_token` scheme) as for every service.
 #[derive(utoipa::OpenApi)]
-#[openapi(info(title = "shoplab console"), modifiers(&BearerAuth))]
+#[openapi(tags((name = "console", description = "The trainer's console: every case study's levers, live numbers \
+    and k6 runs. Reading is open; every write takes the lab's admin token (Authorize).")))]
 struct ApiDoc;
 
-/// Declares the `admin_token` Bearer scheme the write routes name.
-struct BearerAuth;
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("admin_token", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
-    }
+/// The console's identity: the CLI crate's version, licence and repository, its own name and description.
+fn identity() -> kit::http::openapi::Identity {
+    let description = "The trainer's web console of the shoplab lab: levers as switches, live numbers, k6 runs.";
+    kit::http::openapi::Identity { name: "console", description, ..kit::api_identity!() }
 }
 
 /// Starts the scrape loop and binds the console on `addr` (port 0 picks a free one).
@@ -162,9 +161,10 @@ fn lab_args(urls: &ServiceUrls) -> crate::compare::LabArgs {
     }
 }
 
-/// The page, its assets and the JSON API.
+/// The page, its assets, the JSON API, its OpenAPI document and the explorer at `/docs`; bodies above
+/// the kit's limit answer 413.
 pub fn router(state: ConsoleState) -> axum::Router {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, doc) = OpenApiRouter::with_openapi(identity().apply(ApiDoc::openapi()))
         .routes(routes!(api::state))
         .routes(routes!(api::token))
         .routes(routes!(api::put_flag))
@@ -177,10 +177,11 @@ pub fn router(state: ConsoleState) -> axum::Router {
         .routes(routes!(top::reset))
         .with_state(state)
         .split_for_parts();
-    let doc = Arc::new(doc);
-    api.route("/api/openapi.json", axum::routing::get(move || async move { axum::Json((*doc).clone()) }))
-        .merge(page::router())
-        .fallback(|| async { kit::ApiError::NotFound("no such route".into()) })
+    let explorer = kit::http::docs::router("shoplab console", "/api/openapi.json");
+    let doc = Arc::new(kit::http::openapi::complete(doc));
+    let spec = axum::routing::get(move |headers: axum::http::HeaderMap| async move { kit::http::openapi::serve(&doc, &headers) });
+    let app = api.route("/api/openapi.json", spec).merge(explorer).merge(page::router());
+    kit::http::body::limit(app.fallback(|| async { kit::ApiError::NotFound("no such route".into()) }))
 }
 
 /// Serves the console until Ctrl-C.

@@ -66,7 +66,9 @@ pub struct PresetButton {
 pub struct FlagEvent {
     pub at: chrono::DateTime<chrono::Utc>,
     pub name: String,
+    #[schema(value_type = Value, nullable)]
     pub old: Option<Value>,
+    #[schema(value_type = Value)]
     pub new: Value,
     pub actor: String,
 }
