@@ -20,7 +20,7 @@ reset_names() {
   redis-cli --scan --pattern "${SHOPLAB_REDIS_PREFIX}*" | xargs -r -n 500 redis-cli del >/dev/null || true
   if command -v rabbitmqctl >/dev/null; then
     { rabbitmqctl -q list_queues name 2>/dev/null | grep "^${SHOPLAB_AMQP_PREFIX}\." || true; } | while read -r q; do
-      rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true
+      rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true
     done
   fi
 }
