@@ -6,6 +6,7 @@ pub mod console;
 pub mod database;
 pub mod doctor;
 pub mod flags;
+pub mod health;
 pub mod scrape;
 pub mod seed;
 pub mod signals;

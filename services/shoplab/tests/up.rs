@@ -31,11 +31,8 @@ fn alive(pid: i32) -> bool {
 /// `shoplab up` on its own ports, database, key prefix and queue names, once it reports readiness.
 async fn start_up(env: &kit::testing::TestEnv, analytics_instances: u16, slot: u32) -> (tokio::process::Child, u16) {
     let cfg = env.config();
+    // every process is this same binary (`shoplab product`, `shoplab auth serve`, ...)
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_shoplab"));
-    let bin_dir = exe.parent().unwrap().to_path_buf();
-    for bin in ["product", "auth", "analytics", "email-provider"] {
-        assert!(bin_dir.join(bin).exists(), "{bin} is not built: run `cargo build --workspace` first");
-    }
     // stay below the ephemeral range (32768+), where a client connection may hold a port
     let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
     // The services run in child processes, so their queue and exchange names are declared there; name
@@ -51,8 +48,6 @@ async fn start_up(env: &kit::testing::TestEnv, analytics_instances: u16, slot: u
             "--port-offset",
             &offset.to_string(),
         ])
-        .arg("--bin-dir")
-        .arg(&bin_dir)
         .env("DATABASE_URL", &cfg.database_url)
         .env("SHOPLAB_REDIS_PREFIX", &cfg.redis_prefix)
         .env("SHOPLAB_AMQP_PREFIX", &cfg.amqp_prefix)

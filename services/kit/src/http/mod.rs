@@ -140,6 +140,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_boxed(listener, router, Box::pin(shutdown)).await
+}
+
+/// [`serve`] without type parameters: hyper's and axum's server stack is compiled once, in this crate,
+/// not once per crate and shutdown future that serves a router.
+async fn serve_boxed(listener: tokio::net::TcpListener, router: Router, shutdown: BoxFuture<'static, ()>) -> std::io::Result<()> {
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
 }
 
