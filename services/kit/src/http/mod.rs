@@ -143,10 +143,17 @@ pub async fn serve(
     serve_boxed(listener, router, Box::pin(shutdown)).await
 }
 
-/// [`serve`] without type parameters: hyper's and axum's server stack is compiled once, in this crate,
-/// not once per crate and shutdown future that serves a router.
-async fn serve_boxed(listener: tokio::net::TcpListener, router: Router, shutdown: BoxFuture<'static, ()>) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+/// [`serve`] without type parameters, returning a boxed future: hyper's and axum's server stack is
+/// compiled once, in this crate, not once per crate and shutdown future that serves a router. (An `async
+/// fn` would not do: its body is compiled where it is polled, i.e. in every caller's crate; the coercion
+/// to `dyn Future` here makes this crate compile it.)
+fn serve_boxed(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: BoxFuture<'static, ()>,
+) -> BoxFuture<'static, std::io::Result<()>> {
+    let make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    Box::pin(async move { axum::serve(listener, make_service).with_graceful_shutdown(shutdown).await })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
