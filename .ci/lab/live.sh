@@ -2,7 +2,7 @@
 # The lab checks that need running services: start the whole lab natively (`shoplab up`), put a short
 # k6 smoke load on every service, check every metric a dashboard uses exists in a real scrape, then let
 # the Debian Prometheus scrape everything with the lab's config and run every panel's PromQL.
-# Expects built binaries in target/debug and a migrated, seeded database (.ci/run does both).
+# Expects the built shoplab binary in target/debug and a migrated, seeded database (.ci/run does both).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-target/debug}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the trainer console: a fresh database, the product service and `shoplab console` on
-# free ports, then console.test.mjs in headless Chromium. Builds nothing: expects target/debug/shoplab and
-# target/debug/product (cargo build --workspace), Debian's chromium (apt-get install -y chromium), Node and
+# free ports, then console.test.mjs in headless Chromium. Builds nothing: expects target/debug/shoplab
+# (cargo build --workspace; it also runs the product service), Debian's chromium (apt-get install -y chromium), Node and
 # a running Postgres/Redis/RabbitMQ. Cleans up its processes and database however it ends.
 #
 #   e2e/console/run.sh            # screenshots: target/console-e2e.png, target/console-charts.png; logs: target/console-e2e/
@@ -14,9 +14,7 @@ logs="$root/target/console-e2e"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 server="${E2E_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 
-for b in shoplab product; do
-  [ -x "$bin/$b" ] || { echo "missing $bin/$b: run 'cargo build --workspace' first" >&2; exit 1; }
-done
+[ -x "$bin/shoplab" ] || { echo "missing $bin/shoplab: run 'cargo build --workspace' first" >&2; exit 1; }
 [ -x "$chromium" ] || { echo "missing $chromium: apt-get install -y chromium" >&2; exit 1; }
 if [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
@@ -67,7 +65,7 @@ console_url="http://127.0.0.1:$console_port"
 # Redis keys and AMQP names of this run stay apart from a lab running on the same machine.
 PRODUCT_ADDR="127.0.0.1:$product_port" SHOPLAB_ADMIN_TOKEN="$token" \
   SHOPLAB_REDIS_PREFIX="e2e:$id:" SHOPLAB_AMQP_PREFIX="e2e.$id" \
-  "$bin/product" >"$logs/product.log" 2>&1 &
+  "$bin/shoplab" product >"$logs/product.log" 2>&1 &
 pids+=("$!")
 wait_for "$product_url/readyz" product
 

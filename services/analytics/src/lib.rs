@@ -1,6 +1,6 @@
 //! The analytics service of case study 2: batch ingest and dashboards over an event stream.
 //!
-//! One binary, three processes (`analytics serve | relay | aggregator`):
+//! Three processes (`shoplab analytics serve | relay | aggregator`, see [`cli`]):
 //!
 //! ```text
 //! POST /events -> analytics.events + analytics.outbox (one transaction)
@@ -15,6 +15,7 @@
 pub mod aggregator;
 pub mod backfill;
 pub mod buckets;
+pub mod cli;
 pub mod dashboard;
 pub mod ingest;
 pub mod levers;

@@ -5,11 +5,12 @@
 //! exhausted connection pools and failed *all* auth operations." The levers that cured it live in
 //! [`levers`], one module each; the simulated provider is the `email-provider` crate.
 //!
-//! One binary, three processes:
-//! - `auth serve` ([`startup`], [`routes`]): the HTTP API;
-//! - `auth relay` ([`relay`]): outbox rows -> RabbitMQ, with publisher confirms;
-//! - `auth email-worker` ([`worker`]): RabbitMQ -> provider, with retries, a DLQ and idempotency.
+//! Three processes, started by the `shoplab` binary ([`cli`]):
+//! - `shoplab auth serve` ([`startup`], [`routes`]): the HTTP API;
+//! - `shoplab auth relay` ([`relay`]): outbox rows -> RabbitMQ, with publisher confirms;
+//! - `shoplab auth email-worker` ([`worker`]): RabbitMQ -> provider, with retries, a DLQ and idempotency.
 
+pub mod cli;
 pub mod credentials;
 pub mod domain;
 pub mod email;

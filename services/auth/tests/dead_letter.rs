@@ -58,6 +58,9 @@ async fn a_message_the_provider_keeps_failing_is_dead_lettered_after_the_last_at
     let topology = Topology::new(&lab.config.amqp_prefix, &lab.settings.email);
     let conn = kit::amqp::connect(&lab.config.amqp_url).await.unwrap();
     let ch = conn.create_channel().await.unwrap();
+    // declared here too (idempotent): a passive declare of a DLQ the worker has not declared yet would
+    // close the channel, and every later look would read 0
+    topology.declare(&ch).await.unwrap();
     eventually("the message reached the DLQ", Duration::from_secs(30), || async { dlq_depth(&ch, &topology).await == 1 }).await;
     let m = core.metrics.render();
     for (result, n) in [("failed", 3.0), ("retried", 2.0), ("dead_lettered", 1.0), ("sent", 0.0)] {

@@ -4,6 +4,7 @@
 //! It stands in for the "downstream email (verification) service, slow and sometimes down" of the book's
 //! authentication case study, and it is the only shoplab process allowed to be slow on purpose.
 
+pub mod cli;
 pub mod faults;
 pub mod openapi;
 pub mod routes;

@@ -34,6 +34,12 @@ pub fn declared(prefix: &str) -> Vec<String> {
 
 /// Connects, failing with one actionable line.
 pub async fn connect(url: &str) -> anyhow::Result<Connection> {
+    // lapin built without a TLS feature would open `amqps://` as plain TCP: refuse instead
+    anyhow::ensure!(
+        !url.trim_start().to_ascii_lowercase().starts_with("amqps:"),
+        "RabbitMQ at {}: amqps:// needs TLS, which this build leaves out (docs/architecture.md, \"Build\")",
+        deps::endpoint(url)
+    );
     Connection::connect(url, ConnectionProperties::default()).await.map_err(|e| deps::rabbitmq_error(url, &e))
 }
 
@@ -193,4 +199,17 @@ pub fn death_count(delivery: &lapin::message::Delivery) -> i64 {
             _ => None,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tls_tests {
+    /// Built without TLS, an `amqps://` URL is refused before any connection, and the error keeps the
+    /// credentials out.
+    #[tokio::test]
+    async fn amqps_is_refused_without_leaking_credentials() {
+        let Err(err) = super::connect("AMQPS://guest:s3cret@127.0.0.1:5671/%2f").await else { panic!("amqps accepted") };
+        let msg = err.to_string();
+        assert!(msg.contains("amqps:// needs TLS") && msg.contains("127.0.0.1:5671"), "{msg}");
+        assert!(!msg.contains("s3cret"), "{msg}");
+    }
 }

@@ -6,6 +6,9 @@
 //! Linux sends the signal when the *thread* that spawned the child ends, so a supervisor must spawn
 //! from a thread that lives as long as it does (a runtime worker or the main thread, never
 //! `spawn_blocking`).
+//!
+//! [`run_process`] wraps every service and worker process the `shoplab` binary starts: it follows the
+//! supervisor, then runs the process between telemetry set-up and flush.
 
 /// The variable a supervisor sets to its own pid for its children.
 pub const SUPERVISOR_PID: &str = "SHOPLAB_SUPERVISOR_PID";
@@ -26,4 +29,17 @@ pub fn follow_supervisor() {
             std::process::exit(1);
         }
     }
+}
+
+/// Runs one long-lived process of the lab (an API or a worker) named `service` in traces and metrics:
+/// follows the supervisor, installs telemetry, runs `work`, then flushes the spans still buffered.
+///
+/// The future is boxed so this runs as one non-generic function compiled once, here, for every process
+/// the `shoplab` binary can start, instead of once per service.
+pub async fn run_process(service: &'static str, work: futures::future::BoxFuture<'_, anyhow::Result<()>>) -> anyhow::Result<()> {
+    follow_supervisor();
+    let telemetry = crate::telemetry::init(service);
+    let res = work.await;
+    telemetry.shutdown().await;
+    res
 }

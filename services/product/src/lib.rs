@@ -7,6 +7,7 @@
 //! - [`model`]: response types and validated input.
 
 pub mod cache;
+pub mod cli;
 pub mod levers;
 pub mod model;
 pub mod openapi;

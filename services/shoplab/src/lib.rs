@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod flags;
 pub mod reset;
 pub mod lab_secrets;
+pub mod health;
 pub mod scrape;
 pub mod seed;
 pub mod signals;

@@ -1,4 +1,5 @@
-//! `shoplab`: the lab's command line. Thin: parse, dispatch, print one clear line on error.
+//! `shoplab`: the lab's command line, and the one binary every service and worker runs as
+//! (`shoplab product`, `shoplab auth serve`, ...). Thin: parse, dispatch, print one clear line on error.
 
 use std::process::ExitCode;
 

@@ -6,9 +6,9 @@
 pub struct Proc {
     /// Label in logs (`product`, `analytics-2`, ...).
     pub name: String,
-    /// Binary name (next to the `shoplab` executable).
+    /// The service: the `shoplab` subcommand that runs it (`shoplab product`, `shoplab auth ...`).
     pub bin: &'static str,
-    /// Arguments (subcommand).
+    /// Arguments after the service (the process: `serve`, `relay`, ...).
     pub args: Vec<String>,
     /// Environment variable naming the listen address, and the address.
     pub addr_var: &'static str,
@@ -19,6 +19,11 @@ impl Proc {
     fn new(name: &str, bin: &'static str, args: &[&str], addr_var: &'static str, addr: &str) -> Self {
         let args = args.iter().map(|a| (*a).to_owned()).collect();
         Self { name: name.to_owned(), bin, args, addr_var, addr: addr.to_owned() }
+    }
+
+    /// The `shoplab` command line that starts it: the service, then its arguments.
+    pub fn argv(&self) -> Vec<&str> {
+        std::iter::once(self.bin).chain(self.args.iter().map(String::as_str)).collect()
     }
 
     /// Base URL of its HTTP endpoint (API or worker metrics).

@@ -1,12 +1,11 @@
 //! `shoplab up`: the whole lab natively, without Docker. Creates and migrates the database (a fresh
-//! Postgres server needs nothing else), seeds if empty, starts every service and worker from the binaries
-//! next to this executable, waits until each is ready, prints the URLs, prefixes and colours each
-//! process's log lines, and on Ctrl-C (or SIGTERM) stops them all.
+//! Postgres server needs nothing else), seeds if empty, starts every service and worker
+//! as a child running this same executable (`shoplab product`, `shoplab auth serve`, ...), waits until
+//! each is ready, prints the URLs, prefixes and colours each process's log lines, and on Ctrl-C (or SIGTERM) stops them all.
 //!
 //! The children run in lab mode (`SHOPLAB_LAB=1`) with this lab's own random admin token and JWT secret
 //! (`crate::lab_secrets`): nothing that grants writes is a published default.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -25,9 +24,6 @@ pub struct UpArgs {
     /// Shift every port by this much (run a second lab beside the first).
     #[arg(long, default_value_t = 0)]
     pub port_offset: u16,
-    /// Directory holding the service binaries (default: next to this executable).
-    #[arg(long)]
-    pub bin_dir: Option<PathBuf>,
     /// Skip seeding even when the database is empty.
     #[arg(long)]
     pub no_seed: bool,
@@ -53,15 +49,11 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpAr
     if !args.no_seed && crate::seed::is_empty(database_url).await? {
         crate::seed::run(database_url, crate::seed::SeedArgs::defaults()).await?;
     }
-    let bin_dir = match args.bin_dir.clone() {
-        Some(d) => d,
-        None => std::env::current_exe()?.parent().map(PathBuf::from).unwrap_or_default(),
-    };
     let procs = processes_at(args.analytics_instances, args.port_offset);
     let provider_url = procs.iter().find(|p| p.bin == "email-provider").map(Proc::url).unwrap_or_default();
     let mut children = Vec::new();
     for (i, p) in procs.iter().enumerate() {
-        match spawn(p, &bin_dir, &env, &provider_url, COLOURS[i % COLOURS.len()]) {
+        match spawn(p, &env, &provider_url, COLOURS[i % COLOURS.len()]) {
             Ok(c) => children.push((p.clone(), c)),
             Err(e) => {
                 stop_all(&mut children).await;
@@ -101,22 +93,11 @@ fn token_line(args: &UpArgs, secrets: &LabSecrets) -> String {
     }
 }
 
-fn spawn(
-    p: &Proc,
-    bin_dir: &std::path::Path,
-    env: &[(&'static str, String)],
-    provider_url: &str,
-    colour: &'static str,
-) -> anyhow::Result<Child> {
-    let bin = bin_dir.join(p.bin);
-    anyhow::ensure!(
-        bin.exists(),
-        "{} not found: build it with `cargo build --workspace` (looked in {})",
-        p.bin,
-        bin_dir.display()
-    );
-    let mut child = Command::new(&bin)
-        .args(&p.args)
+fn spawn(p: &Proc, env: &[(&'static str, String)], provider_url: &str, colour: &'static str) -> anyhow::Result<Child> {
+    // the same executable, so a lab always runs the services of the build that started it
+    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find the shoplab executable: {e}"))?;
+    let mut child = Command::new(&exe)
+        .args(p.argv())
         .env(p.addr_var, &p.addr)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("EMAIL_PROVIDER_URL", provider_url)
@@ -125,7 +106,7 @@ fn spawn(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", bin.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot start `{} {}`: {e}", exe.display(), p.argv().join(" ")))?;
     let prefix = format!("{colour}{:>16}{RESET} |", p.name);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward(prefix.clone(), BufReader::new(out).lines()));

@@ -45,11 +45,8 @@ async fn start_up(
     token: Option<&str>,
 ) -> (tokio::process::Child, u16, Vec<String>) {
     let cfg = env.config();
+    // every process is this same binary (`shoplab product`, `shoplab auth serve`, ...)
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_shoplab"));
-    let bin_dir = exe.parent().unwrap().to_path_buf();
-    for bin in ["product", "auth", "analytics", "email-provider"] {
-        assert!(bin_dir.join(bin).exists(), "{bin} is not built: run `cargo build --workspace` first");
-    }
     // stay below the ephemeral range (32768+), where a client connection may hold a port
     let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
     // The services run in child processes, so their queue and exchange names are declared there; name
@@ -70,8 +67,6 @@ async fn start_up(
             "--port-offset",
             &offset.to_string(),
         ])
-        .arg("--bin-dir")
-        .arg(&bin_dir)
         .env("DATABASE_URL", &cfg.database_url)
         .env("SHOPLAB_REDIS_PREFIX", &cfg.redis_prefix)
         .env("SHOPLAB_AMQP_PREFIX", &cfg.amqp_prefix)

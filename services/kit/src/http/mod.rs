@@ -143,7 +143,19 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::serve(listener, router, shutdown).await
+    serve_boxed(listener, router, Box::pin(shutdown)).await
+}
+
+/// [`serve`] without type parameters, returning a boxed future: hyper's and axum's server stack is
+/// compiled once, in this crate, not once per crate and shutdown future that serves a router. (An `async
+/// fn` would not do: its body is compiled where it is polled, i.e. in every caller's crate; the coercion
+/// to `dyn Future` here makes this crate compile it.)
+fn serve_boxed(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: BoxFuture<'static, ()>,
+) -> BoxFuture<'static, std::io::Result<()>> {
+    Box::pin(server::serve(listener, router, shutdown))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
