@@ -13,9 +13,13 @@
 pub mod credentials;
 pub mod domain;
 pub mod email;
+pub mod error;
 pub mod levers;
+pub mod login_throttle;
+pub mod passwords;
 pub mod relay;
 pub mod routes;
+pub mod secret;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -1,0 +1,238 @@
+//! Password hashes (argon2id), with the work bounded: a login flood becomes a flood of cheap refusals.
+//!
+//! Argon2 is deliberately expensive — tens of milliseconds of CPU and ~19 MiB per hash at the default
+//! cost — so it runs on Tokio's blocking pool (`spawn_blocking`): on an async worker thread it would
+//! stall every other request scheduled there. The blocking pool alone is no bound, though: it grows to
+//! 512 threads, and 600 concurrent logins once took this service to 9.5 GB of memory. So every hash and
+//! every verification first takes a permit from a semaphore sized to the cores (more hashes at once only
+//! queue for the same CPUs, holding their memory while they wait):
+//!
+//! - a request that gets no permit within a short wait (`AUTH_PASSWORD_WAIT_MS`, 100 ms by default) is
+//!   refused with 503 + `Retry-After` ([`Busy`]) before any memory is committed;
+//! - the permit and the work belong to the request's future. A request dropped while it waits for a
+//!   permit (its client went away: axum drops the handler) never starts a hash; one dropped after it got
+//!   a permit but before a blocking thread picked its hash up is skipped there (counted as `abandoned`).
+//!   A hash already running cannot be interrupted: it finishes, still holding its permit, so the bound
+//!   holds whatever the clients do.
+//!
+//! [`Stats`] counts what happened, shown under `status.password_work` in `GET /admin/flags`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::domain::Password;
+use crate::error::AuthResult;
+use crate::settings::{Argon2Cost, PasswordWork};
+
+/// No permit came free within the wait: the caller answers 503 with `Retry-After`.
+#[derive(Debug, thiserror::Error)]
+#[error("password checks are at capacity: retry in {retry_after_secs} s")]
+pub struct Busy {
+    /// Seconds the client should wait before trying again.
+    pub retry_after_secs: u64,
+}
+
+/// Counters of the password work since start.
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Hashes and verifications that ran.
+    pub hashed: AtomicU64,
+    /// Requests refused because no permit came free in time.
+    pub refused: AtomicU64,
+    /// Work skipped because its request was dropped before a thread picked it up.
+    pub abandoned: AtomicU64,
+    /// Most hashes seen running at once (never above the permits).
+    pub peak_running: AtomicU64,
+    /// Hashes running now.
+    pub running: AtomicU64,
+}
+
+/// Hashes and verifies passwords off the async threads, at most `permits` at a time.
+#[derive(Clone)]
+pub struct Passwords {
+    /// Parameters of new hashes.
+    params: Params,
+    /// A hash to verify against when the account does not exist, so unknown and known addresses cost
+    /// the same time (no account enumeration by timing).
+    decoy: String,
+    /// One permit per hash allowed to run at once.
+    gate: Arc<Semaphore>,
+    /// Permits in total (for the status page).
+    permits: usize,
+    /// How long a request waits for a permit before it is refused.
+    wait: Duration,
+    /// What happened so far.
+    stats: Arc<Stats>,
+}
+
+impl Passwords {
+    /// Prepares hashing at `cost`, bounded by `work` (computes the decoy once).
+    pub async fn new(cost: Argon2Cost, work: PasswordWork) -> anyhow::Result<Self> {
+        let params = Params::new(cost.m_kib, cost.t, cost.p, None).map_err(|e| anyhow::anyhow!("AUTH_ARGON2_*: {e}"))?;
+        let permits = work.permits.max(1);
+        let gate = Arc::new(Semaphore::new(permits));
+        let mut me = Self { params, decoy: String::new(), gate, permits, wait: work.wait, stats: Arc::default() };
+        let decoy = Password::parse("decoy-password".into()).map_err(|_| anyhow::anyhow!("decoy"))?;
+        me.decoy = me.hash(decoy).await.map_err(|e| anyhow::anyhow!("computing the decoy hash: {e:?}"))?;
+        Ok(me)
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=...`) for `password`.
+    pub async fn hash(&self, password: Password) -> AuthResult<String> {
+        let params = self.params.clone();
+        let hashed = self.run(move || {
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(password.expose().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        });
+        Ok(hashed.await??)
+    }
+
+    /// Whether `password` matches `hash` (`None`: no such account; the decoy is checked instead).
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, Busy> {
+        let exists = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.decoy.clone());
+        let ok = self.run(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()).await?;
+        Ok(exists && ok)
+    }
+
+    /// Runs `work` on the blocking pool under a permit; see the module doc for what a drop does.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        let permit = match tokio::time::timeout(self.wait, self.gate.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(self.refuse()),
+        };
+        // the request's future owns `alive`: once it is dropped, the blocking task sees no owner left
+        let alive = Arc::new(());
+        let owner = Arc::downgrade(&alive);
+        let stats = self.stats.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            if owner.strong_count() == 0 {
+                stats.abandoned.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            let _running = Running::start(&stats);
+            Some(work())
+        });
+        let out = task.await;
+        drop(alive);
+        // `None` only when `alive` was gone, which cannot be while this future still runs
+        out.ok().flatten().ok_or_else(|| self.refuse())
+    }
+
+    fn refuse(&self) -> Busy {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        Busy { retry_after_secs: 1 }
+    }
+
+    /// Counters and sizes, for `GET /admin/flags`.
+    pub fn status(&self) -> serde_json::Value {
+        let running = self.permits - self.gate.available_permits();
+        serde_json::json!({ "permits": self.permits, "permits_in_use": running, "wait_ms": self.wait.as_millis() as u64,
+            "stats": &*self.stats })
+    }
+
+    /// The counters (tests read them).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+}
+
+/// Counts a hash as running for as long as it lives, and keeps the peak.
+struct Running<'a>(&'a Stats);
+
+impl<'a> Running<'a> {
+    fn start(stats: &'a Stats) -> Self {
+        stats.hashed.fetch_add(1, Ordering::Relaxed);
+        let now = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.peak_running.fetch_max(now, Ordering::SeqCst);
+        Self(stats)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn work(permits: usize, wait_ms: u64) -> PasswordWork {
+        PasswordWork { permits, wait: Duration::from_millis(wait_ms) }
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_the_decoy_never_matches() {
+        let p = Passwords::new(Argon2Cost::LIGHT, work(2, 1000)).await.unwrap();
+        let hash = p.hash(Password::parse("shoplab-pass".into()).unwrap()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(p.verify("shoplab-pass".into(), Some(hash.clone())).await.unwrap());
+        assert!(!p.verify("wrong-pass".into(), Some(hash)).await.unwrap());
+        assert!(!p.verify("decoy-password".into(), None).await.unwrap());
+    }
+
+    /// Holds the only permit until `release` is sent.
+    fn occupy(p: &Passwords) -> (mpsc::Sender<()>, tokio::task::JoinHandle<Result<(), Busy>>) {
+        let (release, held) = mpsc::channel::<()>();
+        let p2 = p.clone();
+        let task = tokio::spawn(async move {
+            p2.run(move || {
+                let _ = held.recv();
+            })
+            .await
+        });
+        (release, task)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_permit_within_the_wait_is_a_quick_refusal() {
+        let p = Passwords::new(Argon2Cost::LIGHT, work(1, 20)).await.unwrap();
+        let base = p.stats().hashed.load(Ordering::SeqCst);
+        let (release, holder) = occupy(&p);
+        while p.stats().running.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = p.verify("x".repeat(10), None).await.expect_err("the only permit is taken");
+        assert_eq!(refused.retry_after_secs, 1);
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert_eq!(p.stats().hashed.load(Ordering::SeqCst) - base, 1, "only the holder's work ran");
+        assert_eq!(p.stats().refused.load(Ordering::SeqCst), 1);
+        assert_eq!(p.stats().peak_running.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_while_waiting_never_hashes() {
+        let p = Passwords::new(Argon2Cost::LIGHT, work(1, 10_000)).await.unwrap();
+        let base = p.stats().hashed.load(Ordering::SeqCst);
+        let (release, holder) = occupy(&p);
+        while p.stats().running.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let ran = Arc::new(AtomicU64::new(0));
+        for _ in 0..5 {
+            let ran = ran.clone();
+            let mut waiting = Box::pin(p.run(move || ran.fetch_add(1, Ordering::SeqCst)));
+            assert!(futures::poll!(waiting.as_mut()).is_pending(), "queued for the permit");
+            drop(waiting); // the client went away
+        }
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        // the permit is free again and nothing queued behind it runs
+        assert!(p.verify("y".repeat(10), None).await.is_ok());
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "no dropped request's work ran");
+        assert_eq!(p.stats().hashed.load(Ordering::SeqCst) - base, 2, "the holder and the last verification");
+    }
+}
