@@ -1,29 +1,31 @@
 //! Password hashes (argon2id), with the work bounded: a login flood becomes a flood of cheap refusals.
 //!
 //! Argon2 is deliberately expensive — tens of milliseconds of CPU and ~19 MiB per hash at the default
-//! cost — so it runs on Tokio's blocking pool (`spawn_blocking`): on an async worker thread it would
-//! stall every other request scheduled there. The blocking pool alone is no bound, though: it grows to
-//! 512 threads, and 600 concurrent logins once took this service to 9.5 GB of memory. So every hash and
-//! every verification first takes a permit from a semaphore sized to the cores (more hashes at once only
-//! queue for the same CPUs, holding their memory while they wait):
+//! cost — so it never runs on an async worker thread (it would stall every other request scheduled
+//! there). It used to run on Tokio's blocking pool, which is no bound: it grows to 512 threads, and 600
+//! concurrent logins took this service to 9.5 GB of memory. So every hash and every verification first
+//! takes a permit from a semaphore sized to the cores ([`Passwords::admit`]; more hashes at once only
+//! queue for the same CPUs, holding their memory while they wait), and runs on one of as many threads of
+//! its own:
 //!
 //! - a request that gets no permit within a short wait (`AUTH_PASSWORD_WAIT_MS`, 100 ms by default) is
-//!   refused with 503 + `Retry-After` ([`Busy`]) before any memory is committed;
+//!   refused with 503 + `Retry-After` ([`Busy`]) before any memory is committed — login takes its permit
+//!   before it even looks the account up, so a flood of logins never queues for database connections;
 //! - the permit and the work belong to the request's future. A request dropped while it waits for a
 //!   permit (its client went away: axum drops the handler) never starts a hash; one dropped after it got
-//!   a permit but before a blocking thread picked its hash up is skipped there (counted as `abandoned`).
+//!   a permit but before a hashing thread picked its hash up is skipped there (counted as `abandoned`).
 //!   A hash already running cannot be interrupted: it finishes, still holding its permit, so the bound
 //!   holds whatever the clients do.
 //!
 //! [`Stats`] counts what happened, shown under `status.password_work` in `GET /admin/flags`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::Password;
 use crate::error::AuthResult;
@@ -52,7 +54,10 @@ pub struct Stats {
     pub running: AtomicU64,
 }
 
-/// Hashes and verifies passwords off the async threads, at most `permits` at a time.
+/// A unit of password work for the hashing threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes and verifies passwords on a few threads of its own, at most `permits` at a time.
 #[derive(Clone)]
 pub struct Passwords {
     /// Parameters of new hashes.
@@ -66,65 +71,48 @@ pub struct Passwords {
     permits: usize,
     /// How long a request waits for a permit before it is refused.
     wait: Duration,
+    /// The hashing threads' queue; they stop when the last clone of this is dropped.
+    jobs: mpsc::Sender<Job>,
     /// What happened so far.
     stats: Arc<Stats>,
 }
 
+/// A permit to do one piece of password work, taken before anything else a login or signup does
+/// (a refused request never even queries the database). Dropping it frees the slot.
+pub struct Admitted<'a> {
+    passwords: &'a Passwords,
+    permit: OwnedSemaphorePermit,
+}
+
 impl Passwords {
-    /// Prepares hashing at `cost`, bounded by `work` (computes the decoy once).
+    /// Prepares hashing at `cost`, bounded by `work`: starts the hashing threads, computes the decoy.
     pub async fn new(cost: Argon2Cost, work: PasswordWork) -> anyhow::Result<Self> {
         let params = Params::new(cost.m_kib, cost.t, cost.p, None).map_err(|e| anyhow::anyhow!("AUTH_ARGON2_*: {e}"))?;
         let permits = work.permits.max(1);
         let gate = Arc::new(Semaphore::new(permits));
-        let mut me = Self { params, decoy: String::new(), gate, permits, wait: work.wait, stats: Arc::default() };
+        let jobs = start_threads(permits)?;
+        let mut me = Self { params, decoy: String::new(), gate, permits, wait: work.wait, jobs, stats: Arc::default() };
         let decoy = Password::parse("decoy-password".into()).map_err(|_| anyhow::anyhow!("decoy"))?;
         me.decoy = me.hash(decoy).await.map_err(|e| anyhow::anyhow!("computing the decoy hash: {e:?}"))?;
         Ok(me)
     }
 
-    /// A PHC string (`$argon2id$v=19$m=...`) for `password`.
+    /// Waits (briefly) for a permit; [`Busy`] when none came free in time.
+    pub async fn admit(&self) -> Result<Admitted<'_>, Busy> {
+        match tokio::time::timeout(self.wait, self.gate.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Admitted { passwords: self, permit }),
+            _ => Err(self.refuse()),
+        }
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=...`) for `password` (admission included).
     pub async fn hash(&self, password: Password) -> AuthResult<String> {
-        let params = self.params.clone();
-        let hashed = self.run(move || {
-            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-                .hash_password(password.expose().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-        });
-        Ok(hashed.await??)
+        self.admit().await?.hash(password).await
     }
 
-    /// Whether `password` matches `hash` (`None`: no such account; the decoy is checked instead).
+    /// Whether `password` matches `hash` (admission included; see [`Admitted::verify`]).
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, Busy> {
-        let exists = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.decoy.clone());
-        let ok = self.run(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()).await?;
-        Ok(exists && ok)
-    }
-
-    /// Runs `work` on the blocking pool under a permit; see the module doc for what a drop does.
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
-        let permit = match tokio::time::timeout(self.wait, self.gate.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(self.refuse()),
-        };
-        // the request's future owns `alive`: once it is dropped, the blocking task sees no owner left
-        let alive = Arc::new(());
-        let owner = Arc::downgrade(&alive);
-        let stats = self.stats.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            if owner.strong_count() == 0 {
-                stats.abandoned.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            let _running = Running::start(&stats);
-            Some(work())
-        });
-        let out = task.await;
-        drop(alive);
-        // `None` only when `alive` was gone, which cannot be while this future still runs
-        out.ok().flatten().ok_or_else(|| self.refuse())
+        self.admit().await?.verify(password, hash).await
     }
 
     fn refuse(&self) -> Busy {
@@ -143,6 +131,74 @@ impl Passwords {
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
+}
+
+impl Admitted<'_> {
+    /// A PHC string (`$argon2id$v=19$m=...`) for `password`.
+    pub async fn hash(self, password: Password) -> AuthResult<String> {
+        let params = self.passwords.params.clone();
+        let hashed = self.run(move || {
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(password.expose().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+        });
+        Ok(hashed.await??)
+    }
+
+    /// Whether `password` matches `hash` (`None`: no such account; the decoy is checked instead).
+    pub async fn verify(self, password: String, hash: Option<String>) -> Result<bool, Busy> {
+        let exists = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.passwords.decoy.clone());
+        let ok = self.run(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()).await?;
+        Ok(exists && ok)
+    }
+
+    /// Runs `work` on a hashing thread under this permit; see the module doc for what a drop does.
+    async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+        let Admitted { passwords, permit } = self;
+        // the request's future owns `alive`: once it is dropped, the job sees no owner left and skips
+        let alive = Arc::new(());
+        let owner = Arc::downgrade(&alive);
+        let stats = passwords.stats.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            if owner.strong_count() == 0 {
+                stats.abandoned.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let running = Running::start(&stats);
+            let out = work();
+            // free the slot before the answer: whoever awaits it may want the next permit at once
+            drop((running, permit));
+            let _ = tx.send(out);
+        });
+        if passwords.jobs.send(job).is_err() {
+            return Err(passwords.refuse());
+        }
+        let out = rx.await;
+        drop(alive);
+        // an error only when the job was skipped, which cannot be while this future still runs
+        out.map_err(|_| passwords.refuse())
+    }
+}
+
+/// Starts `n` hashing threads fed by one queue. Fixed threads, not Tokio's blocking pool: each thread
+/// that ever ran argon2 keeps its ~19 MiB in its malloc arena, and the blocking pool would spread the
+/// work over ever new threads (and arenas); `n` threads hold `n` such buffers at most.
+fn start_threads(n: usize) -> anyhow::Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        let next = move || rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
+        std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
+            while let Ok(job) = next() {
+                job();
+            }
+        })?;
+    }
+    Ok(tx)
 }
 
 /// Counts a hash as running for as long as it lives, and keeps the peak.
@@ -188,10 +244,12 @@ mod tests {
         let (release, held) = mpsc::channel::<()>();
         let p2 = p.clone();
         let task = tokio::spawn(async move {
-            p2.run(move || {
-                let _ = held.recv();
-            })
-            .await
+            p2.admit()
+                .await?
+                .run(move || {
+                    let _ = held.recv();
+                })
+                .await
         });
         (release, task)
     }
@@ -224,7 +282,7 @@ mod tests {
         let ran = Arc::new(AtomicU64::new(0));
         for _ in 0..5 {
             let ran = ran.clone();
-            let mut waiting = Box::pin(p.run(move || ran.fetch_add(1, Ordering::SeqCst)));
+            let mut waiting = Box::pin(async { p.admit().await?.run(move || ran.fetch_add(1, Ordering::SeqCst)).await });
             assert!(futures::poll!(waiting.as_mut()).is_pending(), "queued for the permit");
             drop(waiting); // the client went away
         }

@@ -4,8 +4,9 @@
 //! With `auth.bulkheads` on, these take their connections from the critical pool, so a backlog of
 //! signups cannot starve them. No connection is held while argon2 runs. Login is guarded twice, whatever
 //! the flags: the failed-login throttle answers 429 before any query or hash
-//! ([`crate::login_throttle`]), and the password check waits briefly for one of a few permits or
-//! answers 503 ([`crate::passwords`]) — a flood of logins is a flood of cheap refusals.
+//! ([`crate::login_throttle`]), and a login then waits briefly for one of a few password-work permits or
+//! answers 503 ([`crate::passwords`]) — before it takes a database connection, so a flood of logins is a
+//! flood of cheap refusals that leaves the critical pool to `/validate`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -80,13 +81,15 @@ pub(crate) async fn login(
         tracing::warn!(event = "login_throttled", "too many failed logins for this account or client");
         return Err(ApiError::TooManyRequests { retry_after_secs: whole_secs(wait) }.into());
     }
+    // admission first: a login refused for capacity never queues for a database connection
+    let admitted = state.passwords.admit().await?;
     let db = state.pools.for_work(&state.flags, Work::Critical);
     let user: Option<(Uuid, String)> = {
         let mut conn = db.acquire().await?;
         traced(FIND, sqlx::query_as(FIND).bind(email.as_str()).fetch_optional(&mut *conn)).await?
     };
     let (user_id, hash) = user.map(|(id, h)| (Some(id), Some(h))).unwrap_or_default();
-    let matched = state.passwords.verify(req.password, hash).await?;
+    let matched = admitted.verify(req.password, hash).await?;
     let Some(user_id) = user_id.filter(|_| matched) else {
         state.throttle.failed(email.as_str(), &client);
         return Err(wrong_credentials().into());
