@@ -10,6 +10,7 @@
 //! - `auth relay` ([`relay`]): outbox rows -> RabbitMQ, with publisher confirms;
 //! - `auth email-worker` ([`worker`]): RabbitMQ -> provider, with retries, a DLQ and idempotency.
 
+pub mod argon;
 pub mod credentials;
 pub mod domain;
 pub mod email;

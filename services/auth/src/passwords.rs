@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::Params;
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::argon::{self, Memory};
 use crate::domain::Password;
 use crate::error::AuthResult;
 use crate::settings::{Argon2Cost, PasswordWork};
@@ -54,8 +55,8 @@ pub struct Stats {
     pub running: AtomicU64,
 }
 
-/// A unit of password work for the hashing threads.
-type Job = Box<dyn FnOnce() + Send>;
+/// A unit of password work for the hashing threads (given the thread's argon2 memory).
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// Hashes and verifies passwords on a few threads of its own, at most `permits` at a time.
 #[derive(Clone)]
@@ -137,12 +138,7 @@ impl Admitted<'_> {
     /// A PHC string (`$argon2id$v=19$m=...`) for `password`.
     pub async fn hash(self, password: Password) -> AuthResult<String> {
         let params = self.passwords.params.clone();
-        let hashed = self.run(move || {
-            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-                .hash_password(password.expose().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-        });
+        let hashed = self.run(move |memory| argon::hash(memory, &params, password.expose().as_bytes()));
         Ok(hashed.await??)
     }
 
@@ -150,25 +146,25 @@ impl Admitted<'_> {
     pub async fn verify(self, password: String, hash: Option<String>) -> Result<bool, Busy> {
         let exists = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.passwords.decoy.clone());
-        let ok = self.run(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok()).await?;
+        let ok = self.run(move |memory| argon::verify(memory, password.as_bytes(), &hash)).await?;
         Ok(exists && ok)
     }
 
     /// Runs `work` on a hashing thread under this permit; see the module doc for what a drop does.
-    async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+    async fn run<T: Send + 'static>(self, work: impl FnOnce(&mut Memory) -> T + Send + 'static) -> Result<T, Busy> {
         let Admitted { passwords, permit } = self;
         // the request's future owns `alive`: once it is dropped, the job sees no owner left and skips
         let alive = Arc::new(());
         let owner = Arc::downgrade(&alive);
         let stats = passwords.stats.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
+        let job: Job = Box::new(move |memory| {
             if owner.strong_count() == 0 {
                 stats.abandoned.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             let running = Running::start(&stats);
-            let out = work();
+            let out = work(memory);
             // free the slot before the answer: whoever awaits it may want the next permit at once
             drop((running, permit));
             let _ = tx.send(out);
@@ -183,9 +179,8 @@ impl Admitted<'_> {
     }
 }
 
-/// Starts `n` hashing threads fed by one queue. Fixed threads, not Tokio's blocking pool: each thread
-/// that ever ran argon2 keeps its ~19 MiB in its malloc arena, and the blocking pool would spread the
-/// work over ever new threads (and arenas); `n` threads hold `n` such buffers at most.
+/// Starts `n` hashing threads fed by one queue, each with its own argon2 memory ([`argon`]): `n`
+/// buffers of the cost's size, allocated once, whatever the traffic.
 fn start_threads(n: usize) -> anyhow::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
@@ -193,8 +188,9 @@ fn start_threads(n: usize) -> anyhow::Result<mpsc::Sender<Job>> {
         let rx = rx.clone();
         let next = move || rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
         std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
+            let mut memory = Memory::new();
             while let Ok(job) = next() {
-                job();
+                job(&mut memory);
             }
         })?;
     }
@@ -246,7 +242,7 @@ mod tests {
         let task = tokio::spawn(async move {
             p2.admit()
                 .await?
-                .run(move || {
+                .run(move |_| {
                     let _ = held.recv();
                 })
                 .await
@@ -282,7 +278,7 @@ mod tests {
         let ran = Arc::new(AtomicU64::new(0));
         for _ in 0..5 {
             let ran = ran.clone();
-            let mut waiting = Box::pin(async { p.admit().await?.run(move || ran.fetch_add(1, Ordering::SeqCst)).await });
+            let mut waiting = Box::pin(async { p.admit().await?.run(move |_| ran.fetch_add(1, Ordering::SeqCst)).await });
             assert!(futures::poll!(waiting.as_mut()).is_pending(), "queued for the permit");
             drop(waiting); // the client went away
         }

@@ -26,6 +26,7 @@ use crate::credentials::{Authenticated, random_token, token_hash};
 use crate::domain::Email;
 use crate::error::AuthResult;
 use crate::levers::bulkheads::Work;
+use crate::passwords::Admitted;
 use crate::state::AppState;
 
 /// Body of `POST /login`.
@@ -75,7 +76,6 @@ pub(crate) async fn login(
     Peer(client): Peer,
     Json(req): Json<LoginRequest>,
 ) -> AuthResult<Json<TokenResponse>> {
-    const FIND: &str = "select id, password_hash from auth.users where lower(email) = lower($1)";
     let email = Email::parse(&req.email).map_err(|_| wrong_credentials())?;
     if let Err(wait) = state.throttle.check(email.as_str(), &client) {
         tracing::warn!(event = "login_throttled", "too many failed logins for this account or client");
@@ -83,20 +83,29 @@ pub(crate) async fn login(
     }
     // admission first: a login refused for capacity never queues for a database connection
     let admitted = state.passwords.admit().await?;
+    // boxed: the (large) state of the lookup, the hash and the session insert is allocated only for
+    // the few admitted logins, not for every login of a flood waiting for a permit
+    let user_id = Box::pin(check_password(&state, &email, admitted, req.password)).await?;
+    let Some(user_id) = user_id else {
+        state.throttle.failed(email.as_str(), &client);
+        return Err(wrong_credentials().into());
+    };
+    state.throttle.succeeded(email.as_str());
+    tracing::Span::current().record("user.id", tracing::field::display(user_id));
+    Ok(Json(Box::pin(open_session(&state, user_id)).await?))
+}
+
+/// The account's id if `password` is its password (unknown accounts cost the same decoy check).
+async fn check_password(state: &AppState, email: &Email, admitted: Admitted<'_>, password: String) -> AuthResult<Option<Uuid>> {
+    const FIND: &str = "select id, password_hash from auth.users where lower(email) = lower($1)";
     let db = state.pools.for_work(&state.flags, Work::Critical);
     let user: Option<(Uuid, String)> = {
         let mut conn = db.acquire().await?;
         traced(FIND, sqlx::query_as(FIND).bind(email.as_str()).fetch_optional(&mut *conn)).await?
     };
     let (user_id, hash) = user.map(|(id, h)| (Some(id), Some(h))).unwrap_or_default();
-    let matched = admitted.verify(req.password, hash).await?;
-    let Some(user_id) = user_id.filter(|_| matched) else {
-        state.throttle.failed(email.as_str(), &client);
-        return Err(wrong_credentials().into());
-    };
-    state.throttle.succeeded(email.as_str());
-    tracing::Span::current().record("user.id", tracing::field::display(user_id));
-    Ok(Json(open_session(&state, user_id).await?))
+    let matched = admitted.verify(password, hash).await?;
+    Ok(user_id.filter(|_| matched))
 }
 
 /// The client's peer address: the login throttle's per-client key (`X-Client-Id` is only a label).
