@@ -1,64 +1,29 @@
-//! Password hashes (argon2id), access tokens (JWT, HS256) and refresh tokens (random, stored hashed).
+//! Access tokens (JWT, HS256), refresh and verification tokens (random, stored hashed), and the
+//! extractor that authenticates a request before its body is even parsed.
 //!
-//! Argon2 is deliberately expensive — tens of milliseconds of CPU and ~19 MiB per hash at the default
-//! cost — so it runs on Tokio's blocking pool (`spawn_blocking`): on an async worker thread it would
-//! stall every other request scheduled there, and login latency would leak into validation latency.
-//! Access tokens are checked locally (signature, expiry); `/validate` then checks the session row too,
-//! so a revoked session stops working at once. Refresh tokens are 256 random bits of which only the
-//! SHA-256 is stored: a leaked `auth.sessions` table does not leak usable tokens.
+//! Access tokens carry `iss` ([`ISSUER`]) and `aud` ([`AUDIENCE`]), and both are required and checked:
+//! a token minted for another system with the same secret is not a shoplab token. The signature and
+//! expiry are checked locally; every route that acts for a user (`/validate`, `/me/*`, `/logout`) then
+//! checks the session row too, so a revoked session stops working at once. Refresh and verification
+//! tokens are 256 random bits of which only the SHA-256 is stored: a leaked table does not leak usable
+//! tokens. Password hashing lives in [`crate::passwords`].
 
 use std::time::Duration;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use kit::error::ApiError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::Password;
-use crate::settings::Argon2Cost;
+use crate::state::AppState;
 
-/// Hashes and verifies passwords off the async threads.
-#[derive(Clone)]
-pub struct Passwords {
-    /// Parameters of new hashes.
-    params: Params,
-    /// A hash to verify against when the account does not exist, so unknown and known addresses cost
-    /// the same time (no account enumeration by timing).
-    decoy: String,
-}
-
-impl Passwords {
-    /// Prepares hashing at `cost` (computes the decoy once).
-    pub async fn new(cost: Argon2Cost) -> anyhow::Result<Self> {
-        let params = Params::new(cost.m_kib, cost.t, cost.p, None).map_err(|e| anyhow::anyhow!("AUTH_ARGON2_*: {e}"))?;
-        let mut me = Self { params, decoy: String::new() };
-        me.decoy = me.hash(Password::parse("decoy-password".into()).map_err(|_| anyhow::anyhow!("decoy"))?).await?;
-        Ok(me)
-    }
-
-    /// A PHC string (`$argon2id$v=19$m=...`) for `password`.
-    pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
-        let params = self.params.clone();
-        let hashed = tokio::task::spawn_blocking(move || {
-            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-                .hash_password(password.expose().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
-        });
-        hashed.await?
-    }
-
-    /// Whether `password` matches `hash` (`None`: no such account; the decoy is checked instead).
-    pub async fn verify(&self, password: String, hash: Option<String>) -> bool {
-        let exists = hash.is_some();
-        let hash = hash.unwrap_or_else(|| self.decoy.clone());
-        let ok =
-            tokio::task::spawn_blocking(move || Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok());
-        exists && ok.await.unwrap_or(false)
-    }
-}
+/// Who issues shoplab access tokens (`iss`).
+pub const ISSUER: &str = "shoplab-auth";
+/// Who they are for (`aud`): the shoplab services.
+pub const AUDIENCE: &str = "shoplab";
 
 /// What an access token says.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,6 +36,10 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, seconds since the epoch.
     pub iat: u64,
+    /// Issuer: [`ISSUER`].
+    pub iss: String,
+    /// Audience: [`AUDIENCE`].
+    pub aud: String,
 }
 
 /// Issues and checks access tokens.
@@ -89,6 +58,9 @@ impl Tokens {
     pub fn new(secret: &str, access_ttl: Duration, refresh_ttl: Duration) -> Self {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.leeway = 0;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
@@ -101,7 +73,8 @@ impl Tokens {
     /// A signed access token for `user` under `session`.
     pub fn issue(&self, user: Uuid, session: Uuid) -> anyhow::Result<String> {
         let iat = jsonwebtoken::get_current_timestamp();
-        let claims = Claims { sub: user, sid: session, iat, exp: iat + self.access_ttl.as_secs() };
+        let (iss, aud) = (ISSUER.to_owned(), AUDIENCE.to_owned());
+        let claims = Claims { sub: user, sid: session, iat, exp: iat + self.access_ttl.as_secs(), iss, aud };
         Ok(jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)?)
     }
 
@@ -123,13 +96,25 @@ impl Tokens {
     }
 }
 
+/// A request whose access token verified (signature, expiry, issuer, audience). As an extractor placed
+/// before the body, it answers 401 before the body is parsed: authentication before validation.
+pub struct Authenticated(pub Claims);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.tokens.from_headers(&parts.headers).map(Authenticated)
+    }
+}
+
 /// A new random opaque token (refresh tokens, verification tokens): 256 bits, hex.
 pub fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The stored form of a refresh token.
+/// The stored form of a refresh or verification token (SHA-256, hex; `sha256()` in SQL gives the same).
 pub fn token_hash(token: &str) -> String {
     format!("{:x}", Sha256::digest(token.as_bytes()))
 }
@@ -144,28 +129,36 @@ mod tests {
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
         let token = t.issue(user, session).unwrap();
         let claims = t.verify(&token).unwrap();
-        assert_eq!((claims.sub, claims.sid), (user, session));
+        assert_eq!((claims.sub, claims.sid, claims.iss.as_str(), claims.aud.as_str()), (user, session, ISSUER, AUDIENCE));
         let other = Tokens::new("other", Duration::from_secs(60), Duration::from_secs(600));
         assert!(other.verify(&token).is_err(), "wrong secret");
         assert!(t.verify("not.a.jwt").is_err());
     }
 
     #[test]
-    fn refresh_tokens_are_random_and_stored_hashed() {
+    fn issuer_and_audience_are_required_and_checked() {
+        let secret = "secret";
+        let t = Tokens::new(secret, Duration::from_secs(60), Duration::from_secs(600));
+        let key = EncodingKey::from_secret(secret.as_bytes());
+        let exp = jsonwebtoken::get_current_timestamp() + 60;
+        let (sub, sid) = (Uuid::now_v7(), Uuid::now_v7());
+        let bare = serde_json::json!({ "sub": sub, "sid": sid, "exp": exp, "iat": 0 });
+        let forged = jsonwebtoken::encode(&Header::default(), &bare, &key).unwrap();
+        assert!(t.verify(&forged).is_err(), "no iss/aud: rejected even with the right secret");
+        for (iss, aud) in [("someone-else", AUDIENCE), (ISSUER, "another-api")] {
+            let claims = serde_json::json!({ "sub": sub, "sid": sid, "exp": exp, "iat": 0, "iss": iss, "aud": aud });
+            let token = jsonwebtoken::encode(&Header::default(), &claims, &key).unwrap();
+            assert!(t.verify(&token).is_err(), "iss={iss} aud={aud}");
+        }
+    }
+
+    #[test]
+    fn random_tokens_are_random_and_stored_hashed() {
         let (a, b) = (random_token(), random_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), a);
-    }
-
-    #[tokio::test]
-    async fn hashes_verify_and_the_decoy_never_matches() {
-        let p = Passwords::new(Argon2Cost::LIGHT).await.unwrap();
-        let hash = p.hash(Password::parse("shoplab-pass".into()).unwrap()).await.unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(p.verify("shoplab-pass".into(), Some(hash.clone())).await);
-        assert!(!p.verify("wrong-pass".into(), Some(hash)).await);
-        assert!(!p.verify("decoy-password".into(), None).await);
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -11,13 +11,18 @@
 //! - `shoplab auth email-worker` ([`worker`]): RabbitMQ -> provider, with retries, a DLQ and idempotency.
 
 pub mod cli;
+pub mod argon;
 pub mod credentials;
 pub mod domain;
 pub mod email;
+pub mod error;
 pub mod levers;
 pub mod openapi;
+pub mod login_throttle;
+pub mod passwords;
 pub mod relay;
 pub mod routes;
+pub mod secret;
 pub mod settings;
 pub mod startup;
 pub mod state;

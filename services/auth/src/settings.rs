@@ -44,6 +44,28 @@ pub struct EmailSettings {
     pub concurrency: u16,
 }
 
+/// How much password work (argon2) may run at once, and how long a request waits for its turn.
+#[derive(Clone, Copy, Debug)]
+pub struct PasswordWork {
+    /// Hashes at once; default: the cores (more only queue for the same CPUs, holding memory).
+    pub permits: usize,
+    /// Longest wait for a permit before 503 + Retry-After.
+    pub wait: Duration,
+}
+
+/// The failed-login throttle (always on; see [`crate::login_throttle`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ThrottleSettings {
+    /// Failed logins per account before it is throttled.
+    pub account_burst: u32,
+    /// Then one more failure allowed per this long.
+    pub account_every: Duration,
+    /// Failed logins per client (peer address) before it is throttled.
+    pub client_burst: u32,
+    /// Then one more failure allowed per this long.
+    pub client_every: Duration,
+}
+
 /// Everything `auth serve`, `auth relay` and `auth email-worker` read besides [`kit::Config`].
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -55,8 +77,15 @@ pub struct Settings {
     pub noncritical_pool: u32,
     /// How long a request waits for a pooled connection before failing.
     pub acquire_timeout: Duration,
-    /// HS256 secret of access tokens.
-    pub jwt_secret: String,
+    /// HS256 secret of access tokens as configured (`None`: unset); checked by `auth serve` at start
+    /// ([`crate::secret::resolve`]), so the relay and the worker, which sign nothing, do not need it.
+    pub jwt_secret: Option<crate::secret::Secret>,
+    /// `SHOPLAB_LAB=1`: a throwaway lab, where a missing JWT secret is generated per process.
+    pub lab_mode: bool,
+    /// The bound on password work.
+    pub password_work: PasswordWork,
+    /// The failed-login throttle.
+    pub throttle: ThrottleSettings,
     /// Lifetime of an access token.
     pub access_ttl: Duration,
     /// Lifetime of a refresh token (its session).
@@ -73,9 +102,6 @@ pub struct Settings {
     pub worker_pool: u32,
 }
 
-/// The lab's JWT secret when `AUTH_JWT_SECRET` is unset (lab only, like the seeded passwords).
-pub const LAB_JWT_SECRET: &str = "shoplab-lab-only-jwt-secret";
-
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -83,7 +109,18 @@ impl Default for Settings {
             critical_pool: 6,
             noncritical_pool: 4,
             acquire_timeout: Duration::from_secs(5),
-            jwt_secret: LAB_JWT_SECRET.to_owned(),
+            jwt_secret: None,
+            lab_mode: false,
+            password_work: PasswordWork {
+                permits: std::thread::available_parallelism().map_or(2, usize::from),
+                wait: Duration::from_millis(100),
+            },
+            throttle: ThrottleSettings {
+                account_burst: 5,
+                account_every: Duration::from_secs(30),
+                client_burst: 30,
+                client_every: Duration::from_secs(1),
+            },
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             argon2: Argon2Cost::DEFAULT,
@@ -133,7 +170,18 @@ impl Settings {
             critical_pool: var("AUTH_CRITICAL_POOL_SIZE", d.critical_pool)?,
             noncritical_pool: var("AUTH_NONCRITICAL_POOL_SIZE", d.noncritical_pool)?,
             acquire_timeout: ms("AUTH_DB_ACQUIRE_TIMEOUT_MS", d.acquire_timeout)?,
-            jwt_secret: kit::config::env_or("AUTH_JWT_SECRET", LAB_JWT_SECRET),
+            jwt_secret: crate::secret::from_env()?,
+            lab_mode: std::env::var("SHOPLAB_LAB").is_ok_and(|v| v == "1"),
+            password_work: PasswordWork {
+                permits: var("AUTH_PASSWORD_PERMITS", d.password_work.permits)?.max(1),
+                wait: ms("AUTH_PASSWORD_WAIT_MS", d.password_work.wait)?,
+            },
+            throttle: ThrottleSettings {
+                account_burst: var("AUTH_LOGIN_FAILURES_PER_ACCOUNT", d.throttle.account_burst)?,
+                account_every: ms("AUTH_LOGIN_ACCOUNT_FORGIVE_MS", d.throttle.account_every)?,
+                client_burst: var("AUTH_LOGIN_FAILURES_PER_CLIENT", d.throttle.client_burst)?,
+                client_every: ms("AUTH_LOGIN_CLIENT_FORGIVE_MS", d.throttle.client_every)?,
+            },
             access_ttl: Duration::from_secs(var("AUTH_ACCESS_TTL_SECS", d.access_ttl.as_secs())?),
             refresh_ttl: Duration::from_secs(var("AUTH_REFRESH_TTL_SECS", d.refresh_ttl.as_secs())?),
             argon2,

@@ -24,10 +24,12 @@ pub const SERVICE: &str = "auth";
 /// A bound auth service, ready to run.
 pub type Application = kit::app::Application;
 
-/// Connects dependencies and binds `addr` (port 0 picks a free port).
+/// Connects dependencies and binds `addr` (port 0 picks a free port). Refuses to start without a usable
+/// JWT secret outside lab mode (see [`crate::secret`]).
 pub async fn build(config: Config, settings: Settings, addr: &str) -> anyhow::Result<Application> {
+    let secret = crate::secret::resolve(settings.jwt_secret.as_ref(), settings.lab_mode)?;
     let core = lab_core(SERVICE, config).await?;
-    let state = AppState::new(&core.config, &settings, core.flags.clone(), core.metrics.clone()).await?;
+    let state = AppState::new(&core.config, &settings, &secret, core.flags.clone(), core.metrics.clone()).await?;
     prune_limiter(Arc::downgrade(&state.limiter));
     let base = core.base().with_status(status(state.clone(), settings));
     let router = kit::http::finish(crate::routes::router(state), base);
@@ -57,7 +59,8 @@ fn prune_limiter(limiter: std::sync::Weak<RateLimiter>) {
     });
 }
 
-/// `status` of `GET /admin/flags`: the breaker's state and transitions, and the pool sizes.
+/// `status` of `GET /admin/flags`: the breaker's state and transitions, the pool sizes, the password
+/// work's permits and counters, and the login throttle's tables.
 fn status(state: AppState, settings: Settings) -> StatusFn {
     Arc::new(move || {
         let state = state.clone();
@@ -66,6 +69,8 @@ fn status(state: AppState, settings: Settings) -> StatusFn {
             serde_json::json!({
                 "email_breaker": state.breaker.status(),
                 "pools": { "shared": sizes.0, "critical": sizes.1, "noncritical": sizes.2 },
+                "password_work": state.passwords.status(),
+                "login_throttle": state.throttle.status(),
             })
         })
     })

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use kit::flags::Flags;
 use kit::metrics::Metrics;
 
-use crate::credentials::{Passwords, Tokens};
+use crate::credentials::Tokens;
 use crate::email::ProviderClient;
 use crate::email::breaker::SharedBreaker;
 use crate::email::topology::Topology;
 use crate::levers::bulkheads::Pools;
 use crate::levers::rate_limit::RateLimiter;
+use crate::login_throttle::LoginThrottle;
+use crate::passwords::Passwords;
 use crate::settings::Settings;
 
 /// Shared by every handler (cheap to clone: one `Arc`).
@@ -26,8 +28,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Shared, critical and non-critical pools (`auth.bulkheads` picks).
     pub pools: Pools,
-    /// Argon2 hashing on the blocking pool.
+    /// Argon2 hashing on the blocking pool, a few at a time.
     pub passwords: Passwords,
+    /// Failed logins per account and per client (always on).
+    pub throttle: LoginThrottle,
     /// JWT access tokens.
     pub tokens: Tokens,
     /// The email provider's API (one client, no timeout of its own).
@@ -49,13 +53,20 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state from the process's flags/metrics and the settings.
-    pub async fn new(config: &kit::Config, settings: &Settings, flags: Flags, metrics: Metrics) -> anyhow::Result<Self> {
+    /// Builds the state from the process's flags/metrics, the settings and the resolved JWT secret.
+    pub async fn new(
+        config: &kit::Config,
+        settings: &Settings,
+        jwt_secret: &str,
+        flags: Flags,
+        metrics: Metrics,
+    ) -> anyhow::Result<Self> {
         let pools = Pools::connect(&config.database_url, settings, &metrics).await?;
         let inner = Inner {
             pools,
-            passwords: Passwords::new(settings.argon2).await?,
-            tokens: Tokens::new(&settings.jwt_secret, settings.access_ttl, settings.refresh_ttl),
+            passwords: Passwords::new(settings.argon2, settings.password_work).await?,
+            throttle: LoginThrottle::new(&settings.throttle),
+            tokens: Tokens::new(jwt_secret, settings.access_ttl, settings.refresh_ttl),
             provider: ProviderClient::new(&config.email_provider_url)?,
             breaker: Arc::new(SharedBreaker::new(settings.breaker, metrics.clone())),
             limiter: Arc::default(),

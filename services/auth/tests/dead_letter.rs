@@ -1,14 +1,16 @@
 //! Messages that cannot be delivered end in the dead-letter queue instead of looping forever: an
-//! unreadable payload at once, a message the provider keeps failing after the last attempt.
+//! unreadable payload at once, a message the provider keeps failing after the last attempt — counted in
+//! shoplab's own `shoplab-attempt` header, whatever the broker does with `x-death`.
 
 mod common;
 
 use std::time::Duration;
 
 use auth::email::topology::{ROUTING_KEY, Topology};
+use auth::worker::retry::{ATTEMPT_HEADER, attempt_of};
 use common::{Lab, eventually, metric, settings};
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use serde_json::json;
 
 /// Messages waiting in the DLQ (passive declare: never creates it).
@@ -67,8 +69,47 @@ async fn a_message_the_provider_keeps_failing_is_dead_lettered_after_the_last_at
         assert_eq!(metric(&m, "shoplab_email_send_total", &[("result", result)]), n, "{result}");
     }
     let dead = ch.basic_get(topology.dlq.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap().expect("in the DLQ");
-    assert_eq!(kit::amqp::death_count(&dead.delivery), 3, "two trips through wait queues, then the final rejection");
+    assert_eq!(attempt_of(&dead.delivery), 3, "dead-lettered at its third attempt, counted in {ATTEMPT_HEADER}");
     assert_eq!(lab.messages("doomed@shoplab.test").await["total"], 0);
+    let _ = conn.close(200, "done".into()).await;
+}
+
+/// A broker that ignores (or a client that forges) `x-death` changes nothing: a message arriving with an
+/// `x-death` count of 10 still gets its 3 attempts, because the count is read from shoplab's own header.
+#[tokio::test]
+async fn attempts_are_counted_in_our_own_header_not_in_x_death() {
+    let mut s = settings();
+    s.email.max_attempts = 3;
+    let lab = Lab::start(s).await;
+    lab.flag("emailprovider.latency_ms", json!(0)).await;
+    lab.flag("emailprovider.error_rate", json!(1.0)).await;
+    lab.flag("emailprovider.mode", json!("flaky")).await;
+    let (_worker, core) = lab.spawn_worker().await;
+    let topology = Topology::new(&lab.config.amqp_prefix, &lab.settings.email);
+    let conn = kit::amqp::connect(&lab.config.amqp_url).await.unwrap();
+    let ch = kit::amqp::confirm_channel(&conn).await.unwrap();
+    topology.declare(&ch).await.unwrap();
+    let email = auth::email::VerificationEmail::new(uuid::Uuid::now_v7(), "forged@shoplab.test", "t".repeat(64));
+    let payload = serde_json::to_vec(&email).unwrap();
+    let mut death = FieldTable::default();
+    death.insert(ShortString::from("count"), AMQPValue::LongLongInt(10));
+    let mut headers = FieldTable::default();
+    headers.insert(ShortString::from("x-death"), AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::FieldTable(death)])));
+    let id = uuid::Uuid::now_v7().to_string();
+    let msg = kit::amqp::Outgoing {
+        exchange: &topology.exchange,
+        routing_key: ROUTING_KEY,
+        message_id: &id,
+        payload: &payload,
+        headers,
+    };
+    kit::amqp::publish(&ch, msg).await.unwrap();
+
+    eventually("the message reached the DLQ", Duration::from_secs(30), || async { dlq_depth(&ch, &topology).await == 1 }).await;
+    let m = core.metrics.render();
+    for (result, n) in [("failed", 3.0), ("retried", 2.0), ("dead_lettered", 1.0)] {
+        assert_eq!(metric(&m, "shoplab_email_send_total", &[("result", result)]), n, "{result}");
+    }
     let _ = conn.close(200, "done".into()).await;
 }
 

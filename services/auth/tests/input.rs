@@ -27,13 +27,41 @@ async fn signup_rejects_bad_input_with_json_4xx() {
 }
 
 #[tokio::test]
-async fn duplicate_email_is_a_409_whatever_its_case() {
+async fn signup_answers_the_same_for_a_taken_address_and_emails_its_owner() {
     let lab = Lab::start(settings()).await;
-    lab.signed_up("Ada@Shoplab.test").await;
-    assert_eq!(error_code(lab.signup("ada@shoplab.TEST").await).await, (409, "conflict".into()));
-    assert_eq!(lab.count("select count(*) from auth.users").await, 1);
-    // the address keeps the case it was typed with, and login is case-insensitive
+    let fresh = lab.signup("Ada@Shoplab.test").await;
+    let (fresh_status, fresh): (u16, Value) = (fresh.status().as_u16(), fresh.json().await.unwrap());
+    let taken = lab
+        .http
+        .post(format!("{}/signup", lab.auth))
+        .json(&json!({ "email": "ada@shoplab.TEST", "password": "another-password" }));
+    let taken = taken.send().await.unwrap();
+    let (taken_status, taken): (u16, Value) = (taken.status().as_u16(), taken.json().await.unwrap());
+    assert_eq!((fresh_status, taken_status), (201, 201), "no 409: the answer does not tell");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&fresh), keys(&taken));
+    assert_eq!(fresh["verification_email"], taken["verification_email"]);
+    assert_eq!(lab.count("select count(*) from auth.users").await, 1, "no second account");
+    assert_eq!(lab.count("select count(*) from auth.email_verifications").await, 1, "no token for the notice");
+    let mail = lab.messages("ada@shoplab.test").await;
+    assert_eq!(mail["total"], 2, "the owner got the welcome email and a notice: {mail}");
+    assert_eq!(mail["items"][1]["subject"], "You already have a shoplab account");
+    // the address keeps the case it was typed with, the first password stands, login is case-insensitive
     lab.login("ADA@shoplab.test").await;
+    assert_eq!(lab.try_login("ada@shoplab.test", "another-password").await.status(), 401);
+}
+
+#[tokio::test]
+async fn verification_tokens_are_stored_hashed() {
+    let lab = Lab::start(settings()).await;
+    lab.signed_up("hash@shoplab.test").await;
+    let token = verification_token(&lab, "hash@shoplab.test").await;
+    let stored: String =
+        sqlx::query_scalar("select token_hash from auth.email_verifications").fetch_one(&lab.env.pool).await.unwrap();
+    assert_ne!(stored, token, "the table does not hold the token");
+    assert_eq!(stored, auth::credentials::token_hash(&token));
+    let verify = lab.http.post(format!("{}/verify-email", lab.auth)).json(&json!({ "token": stored })).send().await.unwrap();
+    assert_eq!(verify.status(), 422, "the stored hash is not a usable token");
 }
 
 #[tokio::test]
@@ -64,7 +92,7 @@ async fn signup_verify_login_refresh_validate_and_profile() {
     let tokens = lab.login("cy@shoplab.test").await;
     let access = tokens["access_token"].as_str().unwrap();
     let valid: Value = lab.validate(access).await.json().await.unwrap();
-    assert_eq!(valid["user_id"], created["user_id"]);
+    assert_eq!(valid["user_id"], tokens["user_id"]);
 
     let refresh = |t: &str| lab.http.post(format!("{}/refresh", lab.auth)).json(&json!({ "refresh_token": t })).send();
     let old = tokens["refresh_token"].as_str().unwrap();

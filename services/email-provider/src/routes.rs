@@ -2,7 +2,10 @@
 //!
 //! `/send` answers 202 with a message id, like a real transactional email API, after whatever the fault
 //! knobs ask for (see [`crate::faults`]; an outage is handled before the request reaches these routes).
-//! `/messages` lists what was accepted so tests and trainers can count deliveries per address.
+//! `/messages` lists what was accepted so tests and trainers can count deliveries per address. Those
+//! messages hold verification tokens, so listing them needs the admin token (`Authorization: Bearer
+//! $SHOPLAB_ADMIN_TOKEN`, checked before the query is parsed), and only a bounded window is kept
+//! ([`crate::store`]).
 
 use std::sync::Arc;
 
@@ -31,6 +34,8 @@ pub struct ProviderState {
     pub store: Arc<Store>,
     /// Current simulated health.
     pub faults: Faults,
+    /// Bearer token `GET /messages` requires (`None`: listing disabled, 403).
+    pub admin_token: Option<String>,
 }
 
 /// Body of `POST /send`.
@@ -70,7 +75,7 @@ pub struct MessageList {
     pub items: Vec<Message>,
     /// Always null: one page, capped by `limit`.
     pub next_cursor: Option<String>,
-    /// Messages matching the filter (may exceed `items.len()`).
+    /// Kept messages matching the filter (may exceed `items.len()`).
     pub total: usize,
     /// Provider-wide counts.
     pub totals: Totals,
@@ -107,9 +112,23 @@ async fn send(State(state): State<ProviderState>, Json(req): Json<SendRequest>) 
     }
 }
 
-/// What the provider accepted, for verification.
-#[utoipa::path(get, path = "/messages", tag = "email", params(ListQuery), responses((status = 200, body = MessageList)))]
-async fn messages(State(state): State<ProviderState>, Query(q): Query<ListQuery>) -> Json<MessageList> {
+/// Proof of the admin token, taken before the query string is parsed (authentication before validation).
+struct Admin;
+
+impl axum::extract::FromRequestParts<ProviderState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &ProviderState) -> ApiResult<Self> {
+        kit::http::admin::authorize_token(state.admin_token.as_deref(), &parts.headers).map(|()| Admin)
+    }
+}
+
+/// What the provider accepted (the newest messages), for verification; needs the admin token.
+#[utoipa::path(get, path = "/messages", tag = "email", params(ListQuery),
+    responses((status = 200, body = MessageList), (status = 401, description = "missing or wrong admin token"),
+        (status = 403, description = "no admin token configured: listing disabled")),
+    security(("admin_token" = [])))]
+async fn messages(State(state): State<ProviderState>, _: Admin, Query(q): Query<ListQuery>) -> Json<MessageList> {
     let limit = q.limit.unwrap_or(1000).min(MAX_LIMIT);
     let (items, total) = state.store.list(q.to.as_deref(), limit);
     Json(MessageList { items, next_cursor: None, total, totals: state.store.totals() })

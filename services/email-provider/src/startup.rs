@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::faults::Faults;
 use crate::routes::{ProviderState, router};
-use crate::store::Store;
+use crate::store::{DEFAULT_KEEP, Store};
 
 /// Name used in metrics, traces and logs.
 pub const SERVICE: &str = "email-provider";
@@ -33,8 +33,11 @@ pub struct Application {
 pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
     let core = Core::connect(SERVICE, config, POOL_SIZE).await?;
     let faults = Faults::new(core.flags.clone());
-    let store = Arc::new(Store::default());
-    let state = ProviderState { store: store.clone(), faults: faults.clone() };
+    let keep = kit::config::env_or("EMAIL_PROVIDER_KEEP", &DEFAULT_KEEP.to_string());
+    let keep = keep.parse().map_err(|_| anyhow::anyhow!("EMAIL_PROVIDER_KEEP={keep} is not a number of messages"))?;
+    let store = Arc::new(Store::with_capacity(keep));
+    let admin_token = core.config.admin_token.clone();
+    let state = ProviderState { store: store.clone(), faults: faults.clone(), admin_token };
     let router = kit::http::finish(router(state), core.base());
     let (listener, addr) = kit::app::bind(addr).await?;
     Ok(Application { listener, addr, router, faults, store })

@@ -52,7 +52,8 @@ impl Provider {
 
     async fn messages(&self, to: &str) -> Value {
         let url = format!("{}/messages", self.base);
-        self.http.get(url).query(&[("to", to)]).send().await.unwrap().json().await.unwrap()
+        let req = self.http.get(url).bearer_auth(&self.admin_token).query(&[("to", to)]);
+        req.send().await.unwrap().json().await.unwrap()
     }
 }
 
@@ -133,4 +134,30 @@ async fn down_hang_never_answers_until_the_provider_is_back() {
     let res = tokio::time::timeout(Duration::from_secs(10), stuck).await.expect("released when healthy").unwrap();
     assert!(res.is_err(), "the hung connection is closed, not answered");
     assert_eq!(p.messages("b@shoplab.test").await["total"], 0);
+}
+
+#[tokio::test]
+async fn listing_messages_needs_the_admin_token() {
+    let env = TestEnv::new().await;
+    let p = spawn(&env).await;
+    p.send("secret@shoplab.test", None).send().await.unwrap();
+    let url = format!("{}/messages", p.base);
+    let anonymous = p.http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "messages hold verification tokens");
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(p.http.get(&url).bearer_auth("wrong").send().await.unwrap().status(), 401);
+    let bad_query = p.http.get(format!("{url}?limit=-1")).send().await.unwrap();
+    assert_eq!(bad_query.status(), 401, "authentication before the query is parsed");
+    assert_eq!(p.messages("secret@shoplab.test").await["total"], 1);
+
+    // with no admin token configured, listing is disabled rather than open
+    let mut config = env.config();
+    config.admin_token = None;
+    let app = email_provider::build(config, "127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/messages", app.port());
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run(stop.clone()));
+    assert_eq!(p.http.get(url).bearer_auth(&p.admin_token).send().await.unwrap().status(), 403);
+    stop.cancel();
 }

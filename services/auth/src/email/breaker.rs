@@ -246,17 +246,23 @@ impl SharedBreaker {
     }
 
     /// Runs `call` if the breaker allows it, within the timeout, and records the outcome.
+    ///
+    /// The permit lives in a [`Held`] guard: if this future is dropped mid-call (axum drops a handler
+    /// whose client disconnected), the guard's `Drop` reports the call, so a half-open probe slot is
+    /// never lost. A cancelled probe counts as a failure (it proved nothing); a cancelled ordinary call
+    /// is not counted (the caller left, the provider said nothing).
     pub async fn call<T, E, F>(&self, call: F) -> Result<T, Rejected<E>>
     where
         F: Future<Output = Result<T, E>>,
     {
         let permit = self.with(|b| b.try_acquire(Instant::now())).ok_or(Rejected::Open)?;
+        let mut held = Held { breaker: self, permit: Some(permit) };
         let res = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(Rejected::Failed(e)),
             Err(_) => Err(Rejected::Timeout(self.timeout)),
         };
-        self.with(|b| b.record(permit, res.is_ok(), Instant::now()));
+        held.report(res.is_ok());
         res
     }
 
@@ -306,123 +312,31 @@ impl SharedBreaker {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A permit handed out by [`SharedBreaker::call`], reported exactly once: with the call's outcome, or
+/// by `Drop` when the call was cancelled.
+struct Held<'a> {
+    breaker: &'a SharedBreaker,
+    /// `None` once reported.
+    permit: Option<Permit>,
+}
 
-    fn cfg() -> BreakerConfig {
-        BreakerConfig {
-            timeout: Duration::from_secs(5),
-            failure_rate: 0.5,
-            window: Duration::from_secs(10),
-            min_calls: 4,
-            open_for: Duration::from_secs(30),
-            half_open_probes: 2,
+impl Held<'_> {
+    fn report(&mut self, ok: bool) {
+        if let Some(permit) = self.permit.take() {
+            self.breaker.with(|b| b.record(permit, ok, Instant::now()));
         }
-    }
-
-    fn call(b: &mut Breaker, ok: bool, now: Instant) -> Option<State> {
-        let permit = b.try_acquire(now).expect("permitted");
-        b.record(permit, ok, now)
-    }
-
-    fn fail_n(b: &mut Breaker, n: usize, now: Instant) {
-        for _ in 0..n {
-            call(b, false, now);
-        }
-    }
-
-    #[test]
-    fn opens_at_the_failure_rate_once_the_minimum_volume_is_reached() {
-        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
-        assert_eq!(call(&mut b, false, t), None, "1 call: below minimum volume");
-        assert_eq!(call(&mut b, false, t), None);
-        assert_eq!(call(&mut b, true, t), None);
-        assert_eq!(call(&mut b, true, t), Some(State::Open), "2 of 4 failed = 50 %");
-        assert_eq!(b.try_acquire(t + Duration::from_secs(29)), None, "open fails fast");
-    }
-
-    #[test]
-    fn permit_in_tells_waiters_when_a_call_could_go_through() {
-        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
-        assert_eq!(b.permit_in(t), None, "closed: now");
-        fail_n(&mut b, 4, t);
-        assert_eq!(
-            b.permit_in(t + Duration::from_secs(10)),
-            Some(Duration::from_secs(20)),
-            "open: until the recovery window ends"
-        );
-        let after = t + Duration::from_secs(30);
-        assert_eq!(b.permit_in(after), None, "the window is over: a probe may go");
-        let (p1, p2) = (b.try_acquire(after).unwrap(), b.try_acquire(after).unwrap());
-        assert_eq!(b.permit_in(after), Some(PROBE_POLL), "both probes out: wait for their outcome");
-        b.record(p1, true, after);
-        b.record(p2, true, after);
-        assert_eq!(b.permit_in(after), None, "closed again");
-    }
-
-    #[test]
-    fn half_open_probes_are_judged_by_the_failure_rate() {
-        // 5 probes at 50 %: 2 failures are tolerated, the 3rd reopens; 3 successes close
-        let c = BreakerConfig { half_open_probes: 5, ..cfg() };
-        let (mut b, t) = (Breaker::new(c), Instant::now());
-        fail_n(&mut b, 4, t);
-        let after = t + Duration::from_secs(30);
-        assert_eq!(call(&mut b, false, after), None, "1 failed probe of 5: still deciding");
-        assert_eq!(call(&mut b, true, after), None);
-        assert_eq!(call(&mut b, false, after), None, "2 failed: tolerated");
-        assert_eq!(call(&mut b, true, after), None);
-        assert_eq!(call(&mut b, true, after), Some(State::Closed), "3 of 5 succeeded: below 50 % failures");
-
-        let (mut b, t) = (Breaker::new(c), Instant::now());
-        fail_n(&mut b, 4, t);
-        let after = t + Duration::from_secs(30);
-        assert_eq!(call(&mut b, true, after), None);
-        assert_eq!(call(&mut b, false, after), None);
-        assert_eq!(call(&mut b, false, after), None);
-        assert_eq!(call(&mut b, false, after), Some(State::Open), "3 of 5 failed: open again");
-        assert_eq!(b.permit_in(after), Some(Duration::from_secs(30)), "for another recovery window");
-    }
-
-    #[test]
-    fn old_outcomes_leave_the_window() {
-        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
-        fail_n(&mut b, 3, t);
-        let later = t + Duration::from_secs(11);
-        assert_eq!(call(&mut b, true, later), None, "the 3 failures expired");
-        assert_eq!(b.state(), State::Closed);
-    }
-
-    #[test]
-    fn half_open_closes_after_enough_successful_probes() {
-        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
-        fail_n(&mut b, 4, t);
-        let after = t + Duration::from_secs(30);
-        let p1 = b.try_acquire(after).expect("first probe");
-        assert_eq!((p1, b.state()), (Permit::Probe, State::HalfOpen));
-        let p2 = b.try_acquire(after).expect("second probe");
-        assert_eq!(b.try_acquire(after), None, "only two probes at once");
-        assert_eq!(b.record(p1, true, after), None);
-        assert_eq!(b.record(p2, true, after), Some(State::Closed));
-        assert_eq!(b.try_acquire(after), Some(Permit::Normal));
-    }
-
-    #[test]
-    fn a_failed_probe_opens_again() {
-        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
-        fail_n(&mut b, 4, t);
-        let after = t + Duration::from_secs(31);
-        let p = b.try_acquire(after).expect("probe");
-        assert_eq!(b.record(p, false, after), Some(State::Open));
-        assert_eq!(b.try_acquire(after + Duration::from_secs(29)), None, "a fresh open period");
-    }
-
-    #[test]
-    fn late_outcomes_of_an_earlier_state_are_ignored() {
-        let (mut b, t) = (Breaker::new(cfg()), Instant::now());
-        let slow = b.try_acquire(t).expect("permit");
-        fail_n(&mut b, 4, t);
-        assert_eq!(b.record(slow, true, t), None, "a success from before the opening changes nothing");
-        assert_eq!(b.state(), State::Open);
     }
 }
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // cancelled before an outcome: a probe counts as failed, an ordinary call is forgotten
+        if self.permit == Some(Permit::Probe) {
+            self.report(false);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "breaker_tests.rs"]
+mod tests;

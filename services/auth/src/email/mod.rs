@@ -16,15 +16,18 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// The message a new user gets; also the outbox payload.
+/// The message a signup sends — the welcome email with its token, or the notice an existing account's
+/// owner gets instead; also the outbox payload.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VerificationEmail {
     pub user_id: Uuid,
     pub to: String,
     pub subject: String,
     pub body: String,
-    /// The token `POST /verify-email` expects (also identifies the `email_verifications` row).
-    pub token: String,
+    /// The token `POST /verify-email` expects (its SHA-256 identifies the `email_verifications` row);
+    /// `None` for the notice to an existing account.
+    #[serde(default)]
+    pub token: Option<String>,
     /// When the signup asked for it: the start of `shoplab_email_delivery_seconds`.
     pub requested_at: DateTime<Utc>,
     /// Key of an earlier direct attempt (breaker fallback), so the provider recognises the same email.
@@ -41,7 +44,23 @@ impl VerificationEmail {
             to: to.to_owned(),
             subject: "Confirm your shoplab account".to_owned(),
             body,
-            token,
+            token: Some(token),
+            requested_at: Utc::now(),
+            idempotency_key: None,
+        }
+    }
+
+    /// The notice to the owner of an address someone tried to sign up with (no token, no new account).
+    pub fn already_registered(user_id: Uuid, to: &str) -> Self {
+        let body = "Someone tried to create a shoplab account with this address, which already has one. \
+                    If it was you, log in with POST /login; if not, you can ignore this email."
+            .to_owned();
+        Self {
+            user_id,
+            to: to.to_owned(),
+            subject: "You already have a shoplab account".to_owned(),
+            body,
+            token: None,
             requested_at: Utc::now(),
             idempotency_key: None,
         }
@@ -138,13 +157,11 @@ fn describe(e: &reqwest::Error) -> String {
     out
 }
 
-/// Jittered exponential backoff: attempt 1 waits about `base`, each next one twice as long, capped.
-/// "Equal jitter": half the delay is fixed, the other half random, so retries of many messages that
-/// failed together spread out instead of arriving in lockstep.
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let half = backoff_cap(attempt, base, max) / 2;
-    half + half.mul_f64(rand::random::<f64>())
-}
+/// Shares of a tier's delay that its wait queues hold: "equal jitter" in steps. Half the delay is fixed,
+/// the rest is picked at random per message, so retries of many messages that failed together spread
+/// out instead of arriving in lockstep. Each step is a queue with its own `x-message-ttl` (a per-message
+/// expiration would only expire at the head of its queue, and the shared publish helper sets none).
+pub const JITTER_STEPS: [f64; 3] = [0.5, 0.75, 1.0];
 
 /// The un-jittered delay tier of `attempt` (the wait queue's TTL).
 pub fn backoff_cap(attempt: u32, base: Duration, max: Duration) -> Duration {
@@ -156,13 +173,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
+    fn backoff_doubles_and_is_capped() {
         let (base, max) = (Duration::from_secs(1), Duration::from_secs(10));
-        for attempt in 1..=6 {
-            let cap = backoff_cap(attempt, base, max);
-            let d = backoff(attempt, base, max);
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} within [{:?}, {cap:?}]", cap / 2);
-        }
+        assert_eq!(backoff_cap(1, base, max), base);
         assert_eq!(backoff_cap(3, base, max), Duration::from_secs(4));
         assert_eq!(backoff_cap(6, base, max), max);
     }

@@ -8,11 +8,12 @@
 //!               |  dead-letter on TTL
 //!   (auth.email.wait.<ttl>ms) <--wait.<ttl>ms-- [auth.email.retry] <-- worker republishes a failed message
 //! ```
-//! A failed send is republished to the retry exchange into the wait queue of its attempt: each queue's
-//! `x-message-ttl` is one step of the exponential backoff (1 s, 2 s, 4 s ... capped), and each message
-//! also carries a jittered `expiration` below that TTL. When it expires, `x-dead-letter-exchange` brings it
-//! back to the main exchange, and RabbitMQ counts the round trip in the message's `x-death` header
-//! (read with `kit::amqp::death_count`). No delayed-message plugin, no timers in the worker.
+//! A failed send is republished to the retry exchange into a wait queue of its attempt: the attempt's
+//! backoff tier (1 s, 2 s, 4 s ... capped) has one queue per jitter step (50 %, 75 % and 100 % of the
+//! tier, [`super::JITTER_STEPS`]), each with that `x-message-ttl`, and the worker picks one at random.
+//! When the message expires, `x-dead-letter-exchange` brings it back to the main exchange. The attempt
+//! number rides in the message's own `shoplab-attempt` header (see `crate::worker::retry`), not in the
+//! broker's `x-death`. No delayed-message plugin, no timers in the worker.
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 
-use super::backoff_cap;
+use super::{JITTER_STEPS, backoff_cap};
 use crate::settings::EmailSettings;
 
 /// Routing key of verification emails on the main exchange.
@@ -39,8 +40,8 @@ pub struct Topology {
     pub dead_exchange: String,
     /// The dead-letter queue: messages that used up their attempts or could not be read.
     pub dlq: String,
-    /// Wait queue for each retry: index 0 is the wait after attempt 1.
-    pub waits: Vec<Wait>,
+    /// Wait queues for each retry: `waits[i]` holds the jitter steps of the wait after attempt `i + 1`.
+    pub waits: Vec<Vec<Wait>>,
 }
 
 /// One backoff step.
@@ -48,17 +49,19 @@ pub struct Topology {
 pub struct Wait {
     /// Queue name, also its routing key on the retry exchange.
     pub queue: String,
-    /// The queue's message TTL (the un-jittered backoff).
+    /// The queue's message TTL (one jitter step of the backoff tier).
     pub ttl: Duration,
 }
 
 impl Topology {
     /// Names under `prefix` for the retry schedule of `email`.
     pub fn new(prefix: &str, email: &EmailSettings) -> Self {
+        let step =
+            |ttl: Duration| Wait { queue: kit::amqp::name(prefix, &format!("auth.email.wait.{}ms", ttl.as_millis())), ttl };
         let waits = (1..email.max_attempts.max(2))
             .map(|attempt| {
-                let ttl = backoff_cap(attempt, email.retry_base, email.retry_max);
-                Wait { queue: kit::amqp::name(prefix, &format!("auth.email.wait.{}ms", ttl.as_millis())), ttl }
+                let tier = backoff_cap(attempt, email.retry_base, email.retry_max);
+                JITTER_STEPS.iter().map(|share| step(tier.mul_f64(*share))).collect()
             })
             .collect();
         Self {
@@ -71,10 +74,10 @@ impl Topology {
         }
     }
 
-    /// The wait queue after failed attempt `attempt` (1-based).
+    /// A wait queue after failed attempt `attempt` (1-based): one of its tier's jitter steps, at random.
     pub fn wait_after(&self, attempt: u32) -> &Wait {
-        let i = (attempt.max(1) as usize - 1).min(self.waits.len() - 1);
-        &self.waits[i]
+        let tier = &self.waits[(attempt.max(1) as usize - 1).min(self.waits.len() - 1)];
+        &tier[rand::random_range(0..tier.len())]
     }
 
     /// Declares everything (idempotent; same arguments every time).
@@ -88,7 +91,7 @@ impl Topology {
         main.insert("x-dead-letter-exchange".into(), text(&self.dead_exchange));
         queue(ch, &self.queue, main).await?;
         bind(ch, &self.queue, &self.exchange, ROUTING_KEY).await?;
-        for wait in &self.waits {
+        for wait in self.waits.iter().flatten() {
             let mut args = FieldTable::default();
             args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(wait.ttl.as_millis() as i64));
             args.insert("x-dead-letter-exchange".into(), text(&self.exchange));

@@ -58,10 +58,11 @@ pub async fn defer(state: &AppState, tx: &mut sqlx::PgConnection, email: &Verifi
     Ok(())
 }
 
-/// Records that the provider accepted the email for `token`.
-pub async fn mark_sent(tx: &mut sqlx::PgConnection, token: &str) -> Result<(), sqlx::Error> {
-    const SQL: &str = "update auth.email_verifications set sent_at = coalesce(sent_at, now()) where token = $1";
-    kit::db::traced(SQL, sqlx::query(SQL).bind(token).execute(&mut *tx)).await?;
+/// Records that the provider accepted the email for `token` (a notice without a token has no row).
+pub async fn mark_sent(tx: &mut sqlx::PgConnection, token: Option<&str>) -> Result<(), sqlx::Error> {
+    const SQL: &str = "update auth.email_verifications set sent_at = coalesce(sent_at, now()) where token_hash = $1";
+    let Some(token) = token else { return Ok(()) };
+    kit::db::traced(SQL, sqlx::query(SQL).bind(crate::credentials::token_hash(token)).execute(&mut *tx)).await?;
     Ok(())
 }
 

@@ -1,9 +1,16 @@
 //! `POST /signup` and `POST /verify-email`: creating an account and confirming its address.
 //!
-//! A signup hashes the password first (on the blocking pool, holding no connection), then opens one
-//! transaction on the non-critical work's pool: insert the user (a case-insensitive duplicate is a 409),
-//! insert the verification token, and hand the email to the `auth.async_email` lever — which, in the
-//! before state, calls the provider right there, inside the transaction.
+//! A signup first looks the address up (no password work for an address that is taken), then hashes the
+//! password (bounded: [`crate::passwords`], holding no connection), then opens one transaction on the
+//! non-critical work's pool: insert the user, insert the verification token's hash, and hand the email
+//! to the `auth.async_email` lever — which, in the before state, calls the provider right there, inside
+//! the transaction.
+//!
+//! The answer never says whether the address already had an account (no account enumeration): both
+//! cases answer 201 with the same body, and an existing address gets an email of its own through the
+//! same lever ("someone tried to sign up with this address") instead of a new account. What still
+//! differs is the time of one password hash, which the existing address skips; the docs say so.
+//! Verification tokens are stored as their SHA-256, like refresh tokens: only the email carries the token.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::credentials::random_token;
+use crate::credentials::{random_token, token_hash};
 use crate::domain::{DisplayName, Email, Password};
 use crate::email::VerificationEmail;
+use crate::error::AuthResult;
 use crate::levers::async_email::{Delivery, send_verification};
 use crate::levers::bulkheads::Work;
 use crate::state::AppState;
@@ -30,10 +38,9 @@ pub struct SignupRequest {
     pub display_name: Option<String>,
 }
 
-/// Answer of `POST /signup`.
+/// Answer of `POST /signup` — the same whether the address was new or already had an account.
 #[derive(Serialize, ToSchema)]
 pub struct SignupResponse {
-    pub user_id: Uuid,
     pub email: String,
     /// sent (during the request), queued (outbox) or deferred (provider failed; outbox).
     pub verification_email: Delivery,
@@ -53,56 +60,83 @@ pub struct VerifyResponse {
     pub verified_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Creates an account and sends (or queues) its verification email.
+/// Creates an account and sends (or queues) its verification email; an existing address gets a notice.
 #[utoipa::path(post, path = "/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 201, body = SignupResponse), (status = 400, description = "malformed JSON"),
-        (status = 409, description = "an account with this email exists"),
+    responses((status = 201, body = SignupResponse, description = "account created, or the address's owner notified"),
+        (status = 400, description = "malformed JSON"),
         (status = 422, description = "invalid email or password"),
-        (status = 429, description = "rate limited")))]
-#[tracing::instrument(skip_all, fields(user.id = tracing::field::Empty, email.delivery = tracing::field::Empty))]
+        (status = 429, description = "rate limited"),
+        (status = 503, description = "password work at capacity: retry after Retry-After")))]
+#[tracing::instrument(skip_all, fields(email.delivery = tracing::field::Empty))]
 pub(crate) async fn signup(
     State(state): State<AppState>,
     Json(req): Json<SignupRequest>,
-) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+) -> AuthResult<(StatusCode, Json<SignupResponse>)> {
     let email = Email::parse(&req.email)?;
     let password = Password::parse(req.password)?;
     let name = req.display_name.as_deref().map(DisplayName::parse).transpose()?;
-    let hash = state.passwords.hash(password).await?;
-
     let db = state.pools.for_work(&state.flags, Work::NonCritical);
+    // the duplicate check comes before the hash: a taken address costs no password work
+    let plan = match find_owner(&mut *db.acquire().await?, &email).await? {
+        Some(owner) => Plan::Notify(owner),
+        None => Plan::Create(state.passwords.hash(password).await?),
+    };
     let mut tx = db.begin().await?;
-    let user_id = insert_user(&mut tx, &email, &hash, name.as_ref()).await?;
-    let token = random_token();
-    insert_verification(&mut tx, user_id, &token).await?;
-    let delivery = send_verification(&state, &mut tx, VerificationEmail::new(user_id, email.as_str(), token)).await?;
+    let message = match plan {
+        Plan::Notify(owner) => VerificationEmail::already_registered(owner, email.as_str()),
+        Plan::Create(hash) => match insert_user(&mut tx, &email, &hash, name.as_ref()).await? {
+            Some(user_id) => new_account(&mut tx, user_id, &email).await?,
+            // signed up concurrently by someone else since the check: their account stands
+            None => VerificationEmail::already_registered(owner_of(&mut tx, &email).await?, email.as_str()),
+        },
+    };
+    let delivery = send_verification(&state, &mut tx, message).await?;
     tx.commit().await?;
 
-    let span = tracing::Span::current();
-    span.record("user.id", tracing::field::display(user_id));
-    span.record("email.delivery", tracing::field::debug(delivery));
-    let body = SignupResponse { user_id, email: email.as_str().to_owned(), verification_email: delivery };
+    tracing::Span::current().record("email.delivery", tracing::field::debug(delivery));
+    let body = SignupResponse { email: email.as_str().to_owned(), verification_email: delivery };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-async fn insert_user(tx: &mut sqlx::PgConnection, email: &Email, hash: &str, name: Option<&DisplayName>) -> ApiResult<Uuid> {
-    const SQL: &str = "insert into auth.users (id, email, password_hash, display_name) values ($1, $2, $3, $4)";
-    let id = Uuid::now_v7();
-    let name = name.map(DisplayName::as_str).unwrap_or_default();
-    let res = traced(SQL, sqlx::query(SQL).bind(id).bind(email.as_str()).bind(hash).bind(name).execute(&mut *tx)).await;
-    match res {
-        Ok(_) => Ok(id),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(ApiError::Conflict("an account with this email already exists".into()))
-        }
-        Err(e) => Err(e.into()),
-    }
+/// What a signup does once it knows whether the address is taken.
+enum Plan {
+    /// Taken: email this account's owner instead.
+    Notify(Uuid),
+    /// Free: create the account with this password hash.
+    Create(String),
 }
 
-async fn insert_verification(tx: &mut sqlx::PgConnection, user_id: Uuid, token: &str) -> ApiResult<()> {
+/// The account holding `email` (case-insensitive), if any.
+async fn find_owner(conn: &mut sqlx::PgConnection, email: &Email) -> ApiResult<Option<Uuid>> {
+    const SQL: &str = "select id from auth.users where lower(email) = lower($1)";
+    Ok(traced(SQL, sqlx::query_scalar(SQL).bind(email.as_str()).fetch_optional(conn)).await?)
+}
+
+async fn owner_of(conn: &mut sqlx::PgConnection, email: &Email) -> ApiResult<Uuid> {
+    find_owner(conn, email).await?.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the conflicting account vanished")))
+}
+
+/// Inserts the user; `None` when the address is taken (the unique index on `lower(email)` decides).
+async fn insert_user(
+    tx: &mut sqlx::PgConnection,
+    email: &Email,
+    hash: &str,
+    name: Option<&DisplayName>,
+) -> ApiResult<Option<Uuid>> {
+    const SQL: &str = "insert into auth.users (id, email, password_hash, display_name) values ($1, $2, $3, $4) \
+                       on conflict ((lower(email))) do nothing returning id";
+    let name = name.map(DisplayName::as_str).unwrap_or_default();
+    let q = sqlx::query_scalar(SQL).bind(Uuid::now_v7()).bind(email.as_str()).bind(hash).bind(name);
+    Ok(traced(SQL, q.fetch_optional(&mut *tx)).await?)
+}
+
+/// The verification row (the token's hash) and the email carrying the token itself.
+async fn new_account(tx: &mut sqlx::PgConnection, user_id: Uuid, email: &Email) -> ApiResult<VerificationEmail> {
     const SQL: &str =
-        "insert into auth.email_verifications (token, user_id, expires_at) values ($1, $2, now() + interval '1 day')";
-    traced(SQL, sqlx::query(SQL).bind(token).bind(user_id).execute(&mut *tx)).await?;
-    Ok(())
+        "insert into auth.email_verifications (token_hash, user_id, expires_at) values ($1, $2, now() + interval '1 day')";
+    let token = random_token();
+    traced(SQL, sqlx::query(SQL).bind(token_hash(&token)).bind(user_id).execute(&mut *tx)).await?;
+    Ok(VerificationEmail::new(user_id, email.as_str(), token))
 }
 
 /// Confirms an address with the token from its verification email.
@@ -114,12 +148,13 @@ pub(crate) async fn verify_email(
     Json(req): Json<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     const USE: &str = "update auth.email_verifications set used_at = now() \
-                       where token = $1 and used_at is null and expires_at > now() returning user_id";
+                       where token_hash = $1 and used_at is null and expires_at > now() returning user_id";
     const VERIFY: &str = "update auth.users set verified_at = coalesce(verified_at, now()), updated_at = now() \
                           where id = $1 returning verified_at";
     let db = state.pools.for_work(&state.flags, Work::NonCritical);
     let mut tx = db.begin().await?;
-    let user_id: Option<Uuid> = traced(USE, sqlx::query_scalar(USE).bind(req.token.trim()).fetch_optional(&mut *tx)).await?;
+    let user_id: Option<Uuid> =
+        traced(USE, sqlx::query_scalar(USE).bind(token_hash(req.token.trim())).fetch_optional(&mut *tx)).await?;
     let user_id =
         user_id.ok_or_else(|| ApiError::unprocessable("invalid_token", "unknown, used or expired verification token"))?;
     let verified_at = traced(VERIFY, sqlx::query_scalar(VERIFY).bind(user_id).fetch_one(&mut *tx)).await?;

@@ -7,6 +7,7 @@
 //! | `POST /login` | password -> access + refresh token | critical |
 //! | `POST /refresh` | refresh token -> new tokens | critical |
 //! | `GET /validate` | is this access token (and its session) valid? | critical |
+//! | `POST /logout` | revoke the caller's session | critical |
 //! | `GET, PUT /me/profile` | the caller's profile | non-critical |
 //!
 //! Every route passes the per-client rate limiter first (`auth.rate_limit`).
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(session::login))
         .routes(routes!(session::refresh))
         .routes(routes!(session::validate))
+        .routes(routes!(session::logout))
         .routes(routes!(profile::get_profile, profile::put_profile));
     for route in router.get_openapi().paths.paths.keys() {
         rate_limit::count_from_zero(&state.metrics, route);

@@ -1,10 +1,19 @@
-//! `POST /login`, `POST /refresh` and `GET /validate`: the critical path every other service depends on.
+//! `POST /login`, `POST /refresh`, `GET /validate` and `POST /logout`: the critical path every other
+//! service depends on.
 //!
 //! With `auth.bulkheads` on, these take their connections from the critical pool, so a backlog of
-//! signups cannot starve them. No connection is held while argon2 runs.
+//! signups cannot starve them. No connection is held while argon2 runs. Login is guarded twice, whatever
+//! the flags: the failed-login throttle answers 429 before any query or hash
+//! ([`crate::login_throttle`]), and a login then waits briefly for one of a few password-work permits or
+//! answers 503 ([`crate::passwords`]) — before it takes a database connection, so a flood of logins is a
+//! flood of cheap refusals that leaves the critical pool to `/validate`.
 
-use axum::extract::State;
-use axum::http::HeaderMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use kit::db::traced;
 use kit::error::{ApiError, ApiResult};
@@ -13,9 +22,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::credentials::{random_token, token_hash};
+use crate::credentials::{Authenticated, random_token, token_hash};
 use crate::domain::Email;
+use crate::error::AuthResult;
 use crate::levers::bulkheads::Work;
+use crate::passwords::Admitted;
 use crate::state::AppState;
 
 /// Body of `POST /login`.
@@ -57,23 +68,61 @@ pub struct Validation {
 /// Exchanges email + password for tokens.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "wrong email or password"),
-        (status = 429, description = "rate limited")))]
+        (status = 429, description = "rate limited, or too many failed logins for this account or client"),
+        (status = 503, description = "password checks at capacity: retry after Retry-After")))]
 #[tracing::instrument(skip_all, fields(user.id = tracing::field::Empty))]
-pub(crate) async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<Json<TokenResponse>> {
-    const FIND: &str = "select id, password_hash from auth.users where lower(email) = lower($1)";
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Peer(client): Peer,
+    Json(req): Json<LoginRequest>,
+) -> AuthResult<Json<TokenResponse>> {
     let email = Email::parse(&req.email).map_err(|_| wrong_credentials())?;
+    if let Err(wait) = state.throttle.check(email.as_str(), &client) {
+        tracing::warn!(event = "login_throttled", "too many failed logins for this account or client");
+        return Err(ApiError::TooManyRequests { retry_after_secs: whole_secs(wait) }.into());
+    }
+    // admission first: a login refused for capacity never queues for a database connection
+    let admitted = state.passwords.admit().await?;
+    // boxed: the (large) state of the lookup, the hash and the session insert is allocated only for
+    // the few admitted logins, not for every login of a flood waiting for a permit
+    let user_id = Box::pin(check_password(&state, &email, admitted, req.password)).await?;
+    let Some(user_id) = user_id else {
+        state.throttle.failed(email.as_str(), &client);
+        return Err(wrong_credentials().into());
+    };
+    state.throttle.succeeded(email.as_str());
+    tracing::Span::current().record("user.id", tracing::field::display(user_id));
+    Ok(Json(Box::pin(open_session(&state, user_id)).await?))
+}
+
+/// The account's id if `password` is its password (unknown accounts cost the same decoy check).
+async fn check_password(state: &AppState, email: &Email, admitted: Admitted<'_>, password: String) -> AuthResult<Option<Uuid>> {
+    const FIND: &str = "select id, password_hash from auth.users where lower(email) = lower($1)";
     let db = state.pools.for_work(&state.flags, Work::Critical);
     let user: Option<(Uuid, String)> = {
         let mut conn = db.acquire().await?;
         traced(FIND, sqlx::query_as(FIND).bind(email.as_str()).fetch_optional(&mut *conn)).await?
     };
     let (user_id, hash) = user.map(|(id, h)| (Some(id), Some(h))).unwrap_or_default();
-    if !state.passwords.verify(req.password, hash).await {
-        return Err(wrong_credentials());
+    let matched = admitted.verify(password, hash).await?;
+    Ok(user_id.filter(|_| matched))
+}
+
+/// The client's peer address: the login throttle's per-client key (`X-Client-Id` is only a label).
+pub(crate) struct Peer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Peer(format!("ip:{}", ip.as_deref().unwrap_or("unknown"))))
     }
-    let user_id = user_id.ok_or_else(wrong_credentials)?;
-    tracing::Span::current().record("user.id", tracing::field::display(user_id));
-    Ok(Json(open_session(&state, user_id).await?))
+}
+
+/// A wait rounded up to whole seconds, for `Retry-After`.
+fn whole_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// Creates a session and its tokens.
@@ -133,4 +182,19 @@ pub(crate) async fn validate(State(state): State<AppState>, headers: HeaderMap) 
     let (user_id, session_expires_at, _) = live.ok_or_else(|| ApiError::Unauthorized("session revoked or expired".into()))?;
     tracing::Span::current().record("user.id", tracing::field::display(user_id));
     Ok(Json(Validation { user_id, session_id: claims.sid, session_expires_at }))
+}
+
+/// Ends the caller's session: its access tokens stop validating and its refresh token stops working.
+#[utoipa::path(post, path = "/logout", tag = "auth",
+    responses((status = 204, description = "the session is revoked (also when it already was)"),
+        (status = 401, description = "missing, invalid or expired access token")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(user.id = tracing::field::Empty))]
+pub(crate) async fn logout(State(state): State<AppState>, Authenticated(claims): Authenticated) -> ApiResult<StatusCode> {
+    tracing::Span::current().record("user.id", tracing::field::display(claims.sub));
+    const REVOKE: &str = "update auth.sessions set revoked_at = coalesce(revoked_at, now()) where id = $1 and user_id = $2";
+    let db = state.pools.for_work(&state.flags, Work::Critical);
+    let mut conn = db.acquire().await?;
+    traced(REVOKE, sqlx::query(REVOKE).bind(claims.sid).bind(claims.sub).execute(&mut *conn)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,14 +8,15 @@
 //!    spending an attempt, and the ones behind it stay in the queue);
 //! 4. accepted -> one transaction records the message id in `auth.processed_messages` and stamps
 //!    `email_verifications.sent_at`; then ack;
-//! 5. failed -> republished to the wait queue of its attempt (exponential backoff + jitter) and acked,
-//!    or, after the last attempt (or a permanent 4xx), rejected into the dead-letter queue.
+//! 5. failed -> republished to a wait queue of its attempt (exponential backoff + jitter), the attempt
+//!    number in shoplab's own `shoplab-attempt` header ([`retry`]), and acked; or, after the last attempt
+//!    (or a permanent 4xx), rejected into the dead-letter queue.
 //!
 //! Killed at any point, nothing is lost (unacked messages are redelivered) and nothing is sent twice:
 //! a message processed before the crash is skipped at step 2, and one killed between the provider's
 //! answer and the commit is resent with the same idempotency key, which the provider deduplicates.
 
-mod retry;
+pub mod retry;
 
 use std::sync::Arc;
 
@@ -131,7 +132,7 @@ impl Worker {
     async fn on_delivery(&self, ch: &lapin::Channel, delivery: Delivery) {
         let span = kit::amqp::consume_span(&self.topology.queue, &delivery);
         async {
-            let attempt = u32::try_from(kit::amqp::death_count(&delivery)).unwrap_or(u32::MAX - 1) + 1;
+            let attempt = retry::attempt_of(&delivery);
             let outcome = self.attempt(&delivery).await;
             if let Err(e) = self.settle(ch, &delivery, attempt, outcome).await {
                 // not acked: RabbitMQ redelivers it, and step 2 or the idempotency key absorbs the repeat
@@ -162,7 +163,7 @@ impl Worker {
         {
             return e.into();
         }
-        if let Err(e) = self.mark_processed(id, &email.token).await {
+        if let Err(e) = self.mark_processed(id, email.token.as_deref()).await {
             // accepted but not recorded: a retry resends with the same key, which the provider absorbs
             tracing::warn!(event = "mark_processed_failed", error = %e);
             return Outcome::transient(e);
@@ -177,7 +178,7 @@ impl Worker {
     }
 
     /// Records the message as processed and the email as sent, in one transaction.
-    async fn mark_processed(&self, id: Uuid, token: &str) -> Result<(), sqlx::Error> {
+    async fn mark_processed(&self, id: Uuid, token: Option<&str>) -> Result<(), sqlx::Error> {
         const PROCESSED: &str = "insert into auth.processed_messages (message_id) values ($1) on conflict do nothing";
         let mut tx = self.core.db.begin().await?;
         traced(PROCESSED, sqlx::query(PROCESSED).bind(id).execute(&mut *tx)).await?;
@@ -207,7 +208,7 @@ impl Worker {
                     self.dead_letter(delivery).await?;
                 } else {
                     tracing::warn!(event = "email_retry", attempt, error = %reason);
-                    retry::republish(ch, delivery, &self.topology, attempt, &self.settings.email).await?;
+                    retry::republish(ch, delivery, &self.topology, attempt).await?;
                     delivery.acker.ack(BasicAckOptions::default()).await?;
                     count(metrics, "retried");
                 }

@@ -29,9 +29,9 @@ pub struct Lab {
     stop: CancellationToken,
 }
 
-/// Settings for tests: cheap hashing, short retry delays.
+/// Settings for tests: lab mode (a random JWT secret per app), cheap hashing, short retry delays.
 pub fn settings() -> Settings {
-    let mut s = Settings { argon2: Argon2Cost::LIGHT, ..Settings::default() };
+    let mut s = Settings { argon2: Argon2Cost::LIGHT, lab_mode: true, ..Settings::default() };
     s.email.retry_base = Duration::from_millis(50);
     s.email.retry_max = Duration::from_millis(200);
     s
@@ -104,17 +104,24 @@ impl Lab {
         self.http.get(format!("{}/validate", self.auth)).bearer_auth(access_token).send().await.unwrap()
     }
 
-    /// The provider's `GET /messages?to=`.
+    /// The provider's `GET /messages?to=` (with the admin token it requires).
     pub async fn messages(&self, to: &str) -> Value {
         let url = format!("{}/messages", self.provider);
-        self.http.get(url).query(&[("to", to)]).send().await.unwrap().json().await.unwrap()
+        let req = self.http.get(url).bearer_auth(self.env.admin_token()).query(&[("to", to)]);
+        req.send().await.unwrap().json().await.unwrap()
     }
 
     /// Messages the provider accepted in total.
     pub async fn accepted(&self) -> u64 {
         let url = format!("{}/messages?limit=0", self.provider);
-        let v: Value = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        let v: Value = self.http.get(url).bearer_auth(self.env.admin_token()).send().await.unwrap().json().await.unwrap();
         v["totals"]["accepted"].as_u64().unwrap()
+    }
+
+    /// A login attempt with `password`, from this test's client.
+    pub async fn try_login(&self, email: &str, password: &str) -> reqwest::Response {
+        let body = json!({ "email": email, "password": password });
+        self.http.post(format!("{}/login", self.auth)).json(&body).send().await.unwrap()
     }
 
     /// auth serve's `/metrics` text.
