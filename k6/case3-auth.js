@@ -10,7 +10,7 @@
 // Provider chaos: with an admin token (SHOPLAB_ADMIN_TOKEN, else the file SHOPLAB_ADMIN_TOKEN_FILE names),
 // a second scenario degrades the provider at CHAOS_AT through PUT /admin/flags —
 // emailprovider.latency_ms = CHAOS_LATENCY_MS (3000), emailprovider.error_rate = CHAOS_ERROR_RATE (0.3),
-// emailprovider.mode = CHAOS_MODE (flaky): the book's slow and flaky provider,
+// emailprovider.mode = CHAOS_MODE (flaky): shoplab's stand-in for the book's "slow and sometimes down" provider,
 // the same values as `shoplab flags preset case3-degraded-provider` — and heals it at HEAL_AT (if given).
 // Without a token the provider is left as it is.
 //

@@ -10,15 +10,15 @@
 //! - `shoplab auth relay` ([`relay`]): outbox rows -> RabbitMQ, with publisher confirms;
 //! - `shoplab auth email-worker` ([`worker`]): RabbitMQ -> provider, with retries, a DLQ and idempotency.
 
-pub mod cli;
 pub mod argon;
+pub mod cli;
 pub mod credentials;
 pub mod domain;
 pub mod email;
 pub mod error;
 pub mod levers;
-pub mod openapi;
 pub mod login_throttle;
+pub mod openapi;
 pub mod passwords;
 pub mod relay;
 pub mod routes;

@@ -27,7 +27,7 @@ async fn a_hung_provider_starves_validate_until_bulkheads_and_async_email() {
     })
     .await;
     let starved = lab.validate(&access).await;
-    assert_eq!(starved.status(), 500, "validate cannot get a connection: the cascade");
+    assert_eq!(starved.status(), 503, "validate cannot get a connection: the cascade (pool acquire timeout)");
     assert!(stuck.iter().all(|h| !h.is_finished()), "the signups are still waiting on the provider");
 
     // bulkheads: validate takes from the critical pool while the shared pool is still exhausted

@@ -42,7 +42,8 @@ pub async fn serve(listener: TcpListener, router: Router, faults: Faults, stop: 
         let (router, faults, stop) = (router.clone(), faults.clone(), stop.clone());
         let service =
             hyper::service::service_fn(move |req: Request<Incoming>| handle(router.clone(), faults.clone(), stop.clone(), req));
-        let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        // the kit's builder: the same header-read timeout as every other shoplab server
+        let conn = kit::http::http1_builder().serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             // a refused or hung request ends its connection with an error: that is the point

@@ -12,10 +12,12 @@
 //!   `noncritical` (4). Signups can still exhaust their own pool — they fail or slow down alone — while
 //!   the critical path keeps its connections.
 //!
-//! Cost: more connections in total (and Postgres has a budget: the PostgreSQL wiki's rule of thumb is
-//! about cores x 2), and each compartment is smaller, so a burst of critical work queues sooner than it
-//! would with the whole shared pool at its disposal. All three pools exist from the start, so the flag
-//! flips instantly; the pool metrics (`shoplab_db_pool_connections{pool}`) show which one is in use.
+//! Cost: the same budget of 10 connections split in two (6 + 4), so each compartment is smaller and a
+//! burst of critical work queues sooner than it would with the whole shared pool at its disposal. All
+//! three pools exist from the start so the flag flips instantly; that is a lab convenience, and it means
+//! the process may hold up to 20 connections open while idle ones linger (Postgres has a budget: the
+//! PostgreSQL wiki's rule of thumb is about cores x 2). The pool metrics
+//! (`shoplab_db_pool_connections{pool}`) show which one is in use.
 
 use std::time::Duration;
 
@@ -73,10 +75,11 @@ impl Pools {
 
 /// A named pool of `max` connections whose waiters give up after `acquire_timeout`.
 pub async fn pool(url: &str, name: &str, max: u32, acquire_timeout: Duration, metrics: &Metrics) -> anyhow::Result<Db> {
+    let options = kit::db::connect_options(url).map_err(|e| kit::deps::postgres_error(url, &e))?;
     let pool = PgPoolOptions::new()
         .max_connections(max.max(1))
         .acquire_timeout(acquire_timeout)
-        .connect(url)
+        .connect_with(options)
         .await
         .map_err(|e| kit::deps::postgres_error(url, &e))?;
     Ok(Db::from_pool(pool, name, metrics))
