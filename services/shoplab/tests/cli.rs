@@ -78,7 +78,11 @@ async fn doctor_names_a_missing_redis_and_fails() {
 
 #[tokio::test]
 async fn a_missing_postgres_is_one_clear_line() {
-    let out = shoplab("postgres://postgres@127.0.0.1:1/shoplab", &["flags", "list"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_shoplab"))
+        .args(["flags", "list"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/shoplab")
+        .output()
+        .expect("run shoplab");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
