@@ -1,4 +1,4 @@
-//! The "Database and Storage" levers: query counts of eager loading and the plans the composite indexes
+//! The "Database and Storage Selection" levers: query counts of eager loading and the plans the composite indexes
 //! make possible.
 
 mod common;

@@ -1,5 +1,5 @@
 //! `shoplab top-queries`: the lab database's statements ranked by total execution time, from
-//! `pg_stat_statements` — the slow-query view of the Database and Storage chapter.
+//! `pg_stat_statements` — the slow-query view of the Database and Storage Selection chapter.
 //!
 //! The book's team found the N+1 pattern and the missing indexes by looking at what the database spent
 //! its time on. This is the same look: one row per normalised statement (parameters as `$1`), with its

@@ -52,7 +52,7 @@ pub struct FlagDef {
 }
 
 const CACHING: &str = "Caching Strategies";
-const DATABASE: &str = "Database and Storage";
+const DATABASE: &str = "Database and Storage Selection";
 const ASYNC: &str = "Asynchronous Processing";
 const NETWORK: &str = "Network Optimization";
 const TRAFFIC: &str = "Traffic Management";

@@ -1,4 +1,4 @@
-//! Lever `product.composite_indexes` — book chapter "Database and Storage" (EXPLAIN, composite and
+//! Lever `product.composite_indexes` — book chapter "Database and Storage Selection" (EXPLAIN, composite and
 //! covering indexes).
 //!
 //! The book: the team added "composite indexes for the common query patterns found in slow-query logs".

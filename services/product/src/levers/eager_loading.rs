@@ -1,4 +1,4 @@
-//! Lever `product.eager_loading` — book chapter "Database and Storage" (N+1 and eager loading).
+//! Lever `product.eager_loading` — book chapter "Database and Storage Selection" (N+1 and eager loading).
 //!
 //! The book: traces of the slow product API showed most of its time in the database, "mostly N+1 queries
 //! for each product's category, inventory and pricing"; loading the related rows eagerly with JOINs took a

@@ -2,8 +2,8 @@
 //!
 //! | flag | module | book chapter |
 //! |---|---|---|
-//! | `product.eager_loading` | [`eager_loading`] | Database and Storage |
-//! | `product.composite_indexes` | [`composite_indexes`] | Database and Storage |
+//! | `product.eager_loading` | [`eager_loading`] | Database and Storage Selection |
+//! | `product.composite_indexes` | [`composite_indexes`] | Database and Storage Selection |
 //! | `product.cache_ttl_secs` | [`cache_ttl`] | Caching Strategies |
 //! | `product.refresh_ahead` | [`refresh_ahead`] | Caching Strategies |
 //! | `product.cache_warming` (+ `product.warm_top_n`) | [`cache_warming`] | Caching Strategies |

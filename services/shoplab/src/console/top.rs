@@ -1,5 +1,5 @@
 //! The console's slow-query view: `shoplab top-queries` as two routes, so the room sees which statements
-//! the database spends its time on (the Database and Storage chapter) without a terminal.
+//! the database spends its time on (the Database and Storage Selection chapter) without a terminal.
 //!
 //! Reading is open like the rest of the page; clearing the statistics is a write and needs the token.
 //! A server without `pg_stat_statements` is not an error here: the answer says what is missing.

@@ -1,4 +1,4 @@
-// The slow-query table for the Database and Storage chapter: GET /api/top-queries every 5 s (the lab
+// The slow-query table for the Database and Storage Selection chapter: GET /api/top-queries every 5 s (the lab
 // database's statements from pg_stat_statements, by total time); "reset statistics" clears them with the
 // admin token the page was unlocked with. An N+1 shows as a per-item statement (`product_id = $1`) with
 // about twenty times the calls of the page query above it.
