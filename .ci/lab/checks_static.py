@@ -140,7 +140,7 @@ def check_environment(compose):
 def check_env_vars_file(_compose):
     names = env_var_list()
     problems = [f"{n} is listed twice" for n in sorted({n for n in names if names.count(n) > 1})]
-    problems += [f"{n} is read by the binaries (DESIGN §7) but missing from env-vars.txt"
+    problems += [f"{n} is read by the binaries (docs/architecture.md, Configuration) but missing from env-vars.txt"
                  for n in sorted(set(contract.ENV_DEFAULTS) - set(names))]
     problems += [f"{n} is listed but contract.ENV_DEFAULTS does not know it"
                  for n in sorted(set(names) - set(contract.ENV_DEFAULTS))]
@@ -260,7 +260,7 @@ def check_flag_annotations(_compose):
 
 def _selector_problems(sel: promql_refs.Selector, known: dict[str, str]) -> list[str]:
     if sel.metric not in known:
-        return [f"metric {sel.metric or '{...}'} is not in DESIGN §6"]
+        return [f"metric {sel.metric or '{...}'} is not in the metrics contract (docs/architecture.md, Metrics)"]
     problems, labels = [], contract.labels_of(sel.metric)
     for label, op, value in sel.matchers:
         allowed = contract.RESULT_VALUES.get(known[sel.metric]) if label == "result" else \
@@ -325,6 +325,6 @@ CHECKS = [
     ("dashboards are valid", check_dashboard_files),
     ("dashboards use provisioned datasources", check_dashboard_datasources),
     ("dashboards annotate flag changes", check_flag_annotations),
-    ("dashboard queries use DESIGN §6 metrics and labels", check_dashboard_queries),
+    ("dashboard queries use the contract's metrics and labels", check_dashboard_queries),
     ("dashboard links resolve", check_dashboard_links),
 ]

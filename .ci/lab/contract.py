@@ -1,11 +1,13 @@
-"""The parts of the shoplab contract (DESIGN §6 and §7) the lab checks are written against.
+"""The parts of the shoplab contract the lab checks are written against: docs/architecture.md, "Metrics"
+(and "Traces" for the service names) and "Configuration".
 
-Keep this in step with DESIGN.md: a metric or label added there and shown on a dashboard belongs here too.
+Keep this in step with docs/architecture.md: a metric or label added there and shown on a dashboard belongs here
+too.
 """
 
 from __future__ import annotations
 
-# DESIGN §6: metric -> (type, labels besides the constant `service` label every process adds).
+# docs/architecture.md, "Metrics": metric -> (type, labels besides the constant `service` label every process adds).
 # Counters are named with their exposed `_total` suffix; histograms by their base name.
 METRICS: dict[str, tuple[str, set[str]]] = {
     "http_server_request_duration_seconds": ("histogram", {"method", "route", "status"}),
@@ -27,7 +29,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
 COMMON_LABELS = {"service", "instance", "job"}
 
-# Label values fixed by DESIGN §6 and the team's conventions; a dashboard matcher outside these is a typo.
+# Label values fixed by docs/architecture.md, "Metrics" and "Traces" (service names); a dashboard matcher
+# outside these is a typo.
 LABEL_VALUES: dict[str, set[str]] = {
     "service": {"product", "auth", "analytics", "email-provider", "auth-relay", "email-worker",
                 "analytics-relay", "aggregator"},
@@ -42,7 +45,7 @@ RESULT_VALUES = {
     "shoplab_email_send_total": {"sent", "failed", "retried", "dead_lettered", "short_circuited"},
 }
 
-# DESIGN §3 plus the team's additions: every flag name (`shoplab_flag_value{flag}`).
+# Every flag name (`shoplab_flag_value{flag}`): services/kit/src/flags/registry.rs, listed in docs/flags.md.
 FLAGS = {
     "product.eager_loading", "product.composite_indexes", "product.cache_ttl_secs", "product.refresh_ahead",
     "product.cache_warming", "product.warm_top_n", "analytics.preaggregation",
@@ -55,7 +58,7 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 def series_names() -> dict[str, str]:
-    """Every series name a dashboard may query -> the DESIGN metric it belongs to."""
+    """Every series name a dashboard may query -> the contract metric it belongs to."""
     out = {}
     for name, (kind, _) in METRICS.items():
         if kind == "histogram":
@@ -66,7 +69,7 @@ def series_names() -> dict[str, str]:
 
 
 def base_name(series: str) -> str:
-    """The DESIGN metric a series name belongs to (the name itself when unknown)."""
+    """The contract metric a series name belongs to (the name itself when unknown)."""
     return series_names().get(series, series)
 
 
@@ -77,7 +80,7 @@ def labels_of(series: str) -> set[str]:
     return labels | {"le"} if series.endswith("_bucket") else labels
 
 
-# DESIGN §7 and the team's list: variable -> default in code (None: no default).
+# docs/architecture.md, "Configuration" and "Processes": variable -> default in code (None: no default).
 ENV_DEFAULTS: dict[str, str | None] = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/shoplab",
     "REDIS_URL": "redis://127.0.0.1:6379",

@@ -115,7 +115,7 @@ MUTATIONS = [
     ("grafana/prometheus.yml", '"aggregator:9104"', '"aggregator:9105"', "job aggregator scrapes"),
     (".ci/lab/env-vars.txt", "RUST_LOG\n", "", "RUST_LOG is read by the binaries"),
     ("grafana/dashboards/case3-auth.json", "shoplab_email_send_total", "shoplab_email_sends_total",
-     "shoplab_email_sends_total is not in DESIGN"),
+     "shoplab_email_sends_total is not in the metrics contract"),
     ("grafana/dashboards/case1-product.json", 'result=\\"hit\\"', 'result=\\"hits\\"', "has no value 'hits'"),
     ("grafana/dashboards/case2-analytics.json", '"uid": "prometheus"', '"uid": "prom"',
      "uses datasource uid 'prom'"),

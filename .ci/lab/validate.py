@@ -9,8 +9,8 @@
     python3 .ci/lab/validate.py tempo-config        # grafana/tempo.yaml has the receivers and generator the lab needs
     python3 .ci/lab/validate.py mixed RENDERED.json # docker/compose.native.yml merged (`config --format json`)
 
-The contract it checks against is DESIGN §6 (metric names and labels) and §7 (environment), mirrored in
-contract.py; .ci/lab/env-vars.txt lists every environment variable the binaries read.
+The contract it checks against is docs/architecture.md, "Metrics" (metric names and labels) and "Configuration"
+(environment), mirrored in contract.py; .ci/lab/env-vars.txt lists every environment variable the binaries read.
 Exit status: 0 when every check passed, 1 otherwise; each failure is one line starting with FAIL.
 """
 
@@ -80,7 +80,7 @@ def cmd_metrics_used() -> int:
         print(f"{metric}\t{', '.join(sorted(used[metric]))}")
     unused = sorted(set(contract.METRICS) - {contract.base_name(m) for m in used})
     if unused:
-        print(f"# DESIGN §6 metrics no dashboard shows: {', '.join(unused)}", file=sys.stderr)
+        print(f"# contract metrics no dashboard shows: {', '.join(unused)}", file=sys.stderr)
     return 0
 
 

@@ -1,5 +1,6 @@
-//! The auth service's own settings, read once from the environment at start (DESIGN §7 style: every
-//! value has a lab default, a bad value fails start-up with one line naming the variable).
+//! The auth service's own settings, read once from the environment at start (docs/architecture.md,
+//! "Configuration": every value has a lab default, a bad value fails start-up with one line naming the
+//! variable).
 //!
 //! The defaults are chosen to make the cascade of case study 3 visible on a laptop: a shared pool of 10
 //! connections empties within seconds once signups wait on a slow provider (Little's law: 10 signups/s x

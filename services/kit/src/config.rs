@@ -26,7 +26,7 @@ pub struct Config {
     pub email_provider_url: String,
 }
 
-/// Default local addresses of each process (DESIGN §7).
+/// Default local addresses of each process (docs/architecture.md, "Processes").
 pub mod addr {
     pub const PRODUCT: &str = "127.0.0.1:8081";
     pub const AUTH: &str = "127.0.0.1:8082";

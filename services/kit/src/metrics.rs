@@ -1,4 +1,5 @@
-//! The Prometheus metrics of DESIGN §6, one registry per process (or per test app).
+//! The Prometheus metrics listed in docs/architecture.md, "Metrics", one registry per process (or per test
+//! app).
 //!
 //! Every metric carries a constant `service` label. Names are the contract with the Grafana dashboards:
 //! change one and a panel goes blank. Latency histograms attach the trace id as an exemplar so a spike in
@@ -86,7 +87,7 @@ pub struct StageLabels {
     pub stage: &'static str,
 }
 
-/// Every metric family of DESIGN §6; cheap to clone (all handles are shared).
+/// Every metric family of docs/architecture.md, "Metrics"; cheap to clone (all handles are shared).
 #[derive(Clone)]
 pub struct Metrics {
     /// The registry `/metrics` encodes; behind a mutex only because registering needs `&mut`.

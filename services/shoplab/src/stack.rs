@@ -1,5 +1,5 @@
-//! The processes of a native lab and where each listens (DESIGN §7), shared by `shoplab up`, the
-//! compare reports and the console.
+//! The processes of a native lab and where each listens (docs/architecture.md, "Processes"), shared by
+//! `shoplab up`, the compare reports and the console.
 
 /// One process of the lab.
 #[derive(Clone, Debug)]

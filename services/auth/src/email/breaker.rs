@@ -72,7 +72,7 @@ pub enum State {
 }
 
 impl State {
-    /// The gauge value of DESIGN §6.
+    /// The value of the gauge `shoplab_circuit_breaker_state` (docs/architecture.md, "Metrics").
     pub fn gauge(self) -> i64 {
         match self {
             State::Closed => 0,

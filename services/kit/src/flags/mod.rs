@@ -1,4 +1,4 @@
-//! Feature flags: the levers a trainer flips live (DESIGN §3).
+//! Feature flags: the levers a trainer flips live (docs/architecture.md, "Flags").
 //!
 //! The database (`lab.flags`) is the source of truth. Each process keeps an in-memory [`Snapshot`] that
 //! is swapped atomically when `NOTIFY shoplab_flags` arrives (and re-read every 5 s in case a

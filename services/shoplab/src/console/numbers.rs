@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::scrape::{Sample, Scrape, bucket_delta, quantile};
 
-/// The latency histogram every HTTP service exports (DESIGN §6).
+/// The latency histogram every HTTP service exports (docs/architecture.md, "Metrics").
 pub const LATENCY: &str = "http_server_request_duration_seconds";
 const QUERIES: &str = "shoplab_db_queries_per_request";
 const CACHE: &str = "shoplab_cache_requests_total";
@@ -74,7 +74,7 @@ fn ratio(num: f64, den: f64) -> Option<f64> {
     (den > 0.0).then(|| num / den)
 }
 
-/// The gauge's meaning (DESIGN §6: 0 closed, 1 half-open, 2 open).
+/// The gauge's meaning (docs/architecture.md, "Metrics": 0 closed, 1 half-open, 2 open).
 fn breaker_name(v: f64) -> &'static str {
     match v {
         v if v >= 2.0 => "open",

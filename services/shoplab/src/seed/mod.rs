@@ -1,4 +1,5 @@
-//! `shoplab seed`: the deterministic lab data set (DESIGN §4), loaded with COPY.
+//! `shoplab seed`: the deterministic lab data set (docs/architecture.md, "Seed conventions"), loaded with
+//! COPY.
 //!
 //! Idempotent: each data set (catalogue, users, events) is left alone when it already has the requested
 //! size, and truncated and reloaded otherwise; `--if-empty` leaves a database holding any catalogue alone
@@ -43,7 +44,7 @@ pub struct SeedArgs {
 }
 
 impl SeedArgs {
-    /// The default sizes of DESIGN §4.
+    /// The default sizes (docs/architecture.md, "Seed conventions").
     pub fn defaults() -> Self {
         Self { products: 20_000, categories: 200, users: 10_000, events: 2_000_000, quiet: false, if_empty: false }
     }
