@@ -1,8 +1,8 @@
 //! Typed configuration read once from the environment at start.
 //!
 //! Every value has a default that works on a developer machine with Postgres, Redis and RabbitMQ on their
-//! standard local ports (docs/architecture.md), so `cargo run` needs no setup. Nothing reads the environment after
-//! start: handlers get what they need from the state built from this struct.
+//! standard local ports (docs/architecture.md, "Configuration"), so `cargo run` needs no setup. Nothing reads
+//! the environment after start: handlers get what they need from the state built from this struct.
 
 use std::net::SocketAddr;
 
