@@ -34,7 +34,7 @@ COMMON_LABELS = {"service", "instance", "job"}
 LABEL_VALUES: dict[str, set[str]] = {
     "service": {"product", "auth", "analytics", "email-provider", "auth-relay", "email-worker",
                 "analytics-relay", "aggregator"},
-    "stage": {"ingested", "published", "aggregated"},
+    "stage": {"ingested", "published", "aggregated", "dead_lettered"},
     "state": {"in_use", "idle", "max"},
     "pool": {"shared", "critical", "noncritical"},
     "dependency": {"email-provider"},

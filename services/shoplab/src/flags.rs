@@ -114,7 +114,7 @@ pub fn markdown() -> String {
         out.push_str(&format!(
             "| `{}` | {} | `{}` | {} | {} | {} | {} |\n",
             f.name,
-            flags::describe_kind(&f.kind),
+            flags::describe_kind(&f.kind).replace('|', "\\|"),
             f.default.to_json(),
             after,
             f.case,
