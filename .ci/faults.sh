@@ -90,13 +90,14 @@ recovery_from() {
 
 psql_lab() { psql "$DATABASE_URL" -qAtX -c "$1"; }
 
-drain() { # waits (60 s at most) until both outboxes and every work queue are empty
+drain() { # waits (60 s at most) until both outboxes and every work queue are empty, retry waits included
+  # (a message waiting out its backoff is on its way, not lost); only dead-letter queues are left out
   for _ in $(seq 1 300); do
     local pending queued
     pending=$(psql_lab "select (select count(*) from auth.outbox where published_at is null and parked_at is null)
       + (select count(*) from analytics.outbox where published_at is null and parked_at is null)")
     queued=$(rmqctl -q list_queues name messages 2>/dev/null |
-      awk '$1 ~ /^faults\./ && $1 !~ /(dead|wait|retry)/ { n += $2 } END { print n + 0 }')
+      awk '$1 ~ /^faults\./ && $1 !~ /(dlq|dead)$/ { n += $2 } END { print n + 0 }')
     if [ "$pending" = 0 ] && [ "$queued" = 0 ]; then return 0; fi
     sleep 0.2
   done
