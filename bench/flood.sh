@@ -69,6 +69,8 @@ if [ "$BULKHEADS" != keep ]; then
   fi
 fi
 bulkheads=$(curl -fsS "$URL/admin/flags" | jq -r '.flags[] | select(.name == "auth.bulkheads") | .value')
+rate_limit=$(curl -fsS "$URL/admin/flags" | jq -r '.flags[] | select(.name == "auth.rate_limit") | .value')
+[ "$rate_limit" = true ] && echo "flood.sh: auth.rate_limit is on: the /validate stream (one user) will meet 429s too" >&2
 
 work=$(mktemp -d)
 sampler=
@@ -153,7 +155,7 @@ ms() { printf '%.1f' "$(m ".[\"http_req_duration{name:validate}\"].values[\"$1\"
 validated=$(m '.["validate_answers{status:200}"].values.count')
 failed=$(m '.["validate_answers{status:other}"].values.count')
 
-echo "login flood against $URL (pid $PID): $LOGINS concurrent logins x $ROUNDS rounds, auth.bulkheads=$bulkheads, $elapsed s"
+echo "login flood against $URL (pid $PID): $LOGINS concurrent logins x $ROUNDS rounds, auth.bulkheads=$bulkheads, auth.rate_limit=$rate_limit, $elapsed s"
 printf '  %-34s %s\n' \
   "auth RSS before" "$((before / 1024)) MB" \
   "auth peak RSS during the flood" "$((peak / 1024)) MB (sampled every 50 ms; target < 300 MB)" \
