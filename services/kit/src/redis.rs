@@ -58,23 +58,34 @@ where
 /// Deletes every key starting with `prefix` (tests and `shoplab` cache resets).
 pub async fn delete_prefix(pool: &Pool, prefix: &str) -> anyhow::Result<u64> {
     let mut conn = pool.get().await?;
-    let mut cursor: u64 = 0;
     let mut deleted = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
+    let mut cursor = Some(0);
+    while let Some(at) = cursor {
+        let (next, keys) = scan_page(&mut conn, at, prefix).await?;
         if !keys.is_empty() {
             deleted += redis::cmd("UNLINK").arg(&keys).query_async::<u64>(&mut conn).await?;
         }
-        if next == 0 {
-            return Ok(deleted);
-        }
         cursor = next;
     }
+    Ok(deleted)
+}
+
+/// Counts the keys starting with `prefix` (SCAN, so Redis is never blocked).
+pub async fn count_prefix(pool: &Pool, prefix: &str) -> anyhow::Result<u64> {
+    let mut conn = pool.get().await?;
+    let mut total = 0;
+    let mut cursor = Some(0);
+    while let Some(at) = cursor {
+        let (next, keys) = scan_page(&mut conn, at, prefix).await?;
+        total += keys.len() as u64;
+        cursor = next;
+    }
+    Ok(total)
+}
+
+/// One SCAN page of the keys under `prefix`; the next cursor is None when the scan is complete.
+async fn scan_page(conn: &mut deadpool_redis::Connection, cursor: u64, prefix: &str) -> RedisResult<(Option<u64>, Vec<String>)> {
+    let (next, keys): (u64, Vec<String>) =
+        redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(1000).query_async(conn).await?;
+    Ok(((next != 0).then_some(next), keys))
 }

@@ -163,15 +163,7 @@ async fn measure_all(conns: &Conns, args: &CaseArgs) -> anyhow::Result<(Header, 
     let mut header = run::header(conns, args.case, rate_text, repeat).await;
     header.duration_s = args.duration.as_secs();
     header.warmup_s = args.warmup.as_secs();
-    let ctx = Ctx {
-        conns,
-        case: args.case,
-        lab: &args.lab,
-        k6_dir: &args.k6_dir,
-        k6_env: &args.k6_env,
-        vus: args.vus,
-        drain: args.drain,
-    };
+    let ctx = ctx_of(conns, args);
     let load = Load { rate, warmup: args.warmup, duration: args.duration };
     let mut results: Vec<PhaseRuns> = phases
         .iter()
@@ -208,20 +200,17 @@ async fn measure_all(conns: &Conns, args: &CaseArgs) -> anyhow::Result<(Header, 
     Ok((header, results))
 }
 
+/// What a phase or a calibration probe needs from the command line.
+fn ctx_of<'a>(conns: &'a Conns, args: &'a CaseArgs) -> Ctx<'a> {
+    Ctx { conns, case: args.case, lab: &args.lab, k6_dir: &args.k6_dir, k6_env: &args.k6_env, vus: args.vus, drain: args.drain }
+}
+
 /// The rate to run at, and how the report names its origin.
 async fn resolve_rate(conns: &Conns, args: &CaseArgs) -> anyhow::Result<(Option<u32>, String)> {
     match args.rate {
         Some(Rate::Fixed(r)) => Ok((Some(r), format!("{r} req/s (--rate)"))),
         Some(Rate::Auto) => {
-            let ctx = Ctx {
-                conns,
-                case: args.case,
-                lab: &args.lab,
-                k6_dir: &args.k6_dir,
-                k6_env: &args.k6_env,
-                vus: args.vus,
-                drain: args.drain,
-            };
+            let ctx = ctx_of(conns, args);
             let found = crate::calibrate::calibrate(&ctx, &crate::calibrate::Probe::default()).await?;
             Ok((Some(found.rate), format!("{} req/s (--rate auto: calibrated just now, {})", found.rate, found.why)))
         }

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
-use kit::redis::redis;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -18,23 +17,7 @@ use crate::compare::lab::{Kind, Process};
 
 /// Counts the keys under `prefix` (SCAN, so Redis is never blocked).
 pub async fn count_keys(redis: &Pool, prefix: &str) -> anyhow::Result<u64> {
-    let mut conn = redis.get().await?;
-    let (mut cursor, mut total) = (0u64, 0u64);
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        total += keys.len() as u64;
-        if next == 0 {
-            return Ok(total);
-        }
-        cursor = next;
-    }
+    kit::redis::count_prefix(redis, prefix).await
 }
 
 /// Exact row counts of the tables the case studies read.
