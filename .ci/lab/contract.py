@@ -52,6 +52,9 @@ FLAGS = {
     "analytics.request_coalescing", "auth.async_email", "auth.email_circuit_breaker", "auth.rate_limit",
     "auth.rate_limit_per_sec", "auth.rate_limit_burst", "auth.bulkheads", "emailprovider.mode",
     "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
+    "product.compression", "product.conditional_requests", "product.summary_fields", "product.local_cache",
+    "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding", "product.hedged_requests",
+    "auth.local_token_validation", "auth.rate_limit_store", "telemetry.trace_sampling",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -20,7 +20,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
 use crate::metrics::{FlagLabels, Metrics};
-pub use registry::{DEGRADED_PROVIDER, FLAGS, FlagDef, Kind, PRESETS, SCALE_OUT_CHAPTER, V, find, names, preset, steps};
+pub use registry::{Chapter, DEGRADED_PROVIDER, FLAGS, FlagDef, Kind, PRESETS, SCALE_OUT_CHAPTER, V, find, names, preset, steps};
 pub use store::{CHANNEL, Stored, apply, apply_preset, load, reset, set};
 pub use value::{FlagError, describe_kind, gauge_value, parse_text, validate};
 

@@ -44,21 +44,50 @@ pub struct FlagDef {
     pub default: V,
     /// The value the case study's after preset sets, if it is a lever.
     pub after: Option<V>,
-    /// Case study number (1..=3).
+    /// The case study this flag belongs to (1-3: its presets, `--steps` and dashboard), or 0 for a
+    /// chapter lever: a technique of one book chapter, shown on its service's dashboard and in the
+    /// console's chapter levers, switched by `all-before`/`all-after` but by no case preset.
     pub case: u8,
-    /// The book chapter the lever belongs to, by title.
-    pub chapter: &'static str,
+    /// The book chapter the flag belongs to.
+    pub chapter: Chapter,
     pub description: &'static str,
 }
 
-const CACHING: &str = "Caching Strategies";
-const DATABASE: &str = "Database and Storage Selection";
-const ASYNC: &str = "Asynchronous Processing";
-const NETWORK: &str = "Network Optimization";
-const TRAFFIC: &str = "Traffic Management";
-const SCALING: &str = "Compute and Scaling";
+/// A chapter of the book. The drafts number chapters two ways: `number` is the table of contents'
+/// (Caching Strategies is 6) and the case studies cite one less (they call caching "Chapter 5"), so the
+/// docs name chapters by title and give both numbers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Chapter {
+    pub title: &'static str,
+    /// The table of contents' number.
+    pub number: u8,
+}
 
-const fn lever(name: &'static str, case: u8, chapter: &'static str, description: &'static str) -> FlagDef {
+impl Chapter {
+    /// The number the case studies cite (one less than the table of contents').
+    pub const fn cited(self) -> u8 {
+        self.number - 1
+    }
+}
+
+impl std::fmt::Display for Chapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (ch. {}; {} in the case studies)", self.title, self.number, self.cited())
+    }
+}
+
+pub const OBSERVABILITY: Chapter = Chapter { title: "Observability", number: 3 };
+pub const NETWORK: Chapter = Chapter { title: "Network Optimization", number: 5 };
+pub const CACHING: Chapter = Chapter { title: "Caching Strategies", number: 6 };
+pub const DATABASE: Chapter = Chapter { title: "Database and Storage Selection", number: 7 };
+pub const ASYNC: Chapter = Chapter { title: "Asynchronous Processing", number: 8 };
+pub const SCALING: Chapter = Chapter { title: "Compute and Scaling", number: 9 };
+pub const TRAFFIC: Chapter = Chapter { title: "Traffic Management", number: 10 };
+pub const AUTHENTICATION: Chapter = Chapter { title: "Authentication Performance", number: 11 };
+pub const EDGE: Chapter = Chapter { title: "Edge Infrastructure", number: 12 };
+pub const ADVANCED: Chapter = Chapter { title: "Advanced Techniques", number: 13 };
+
+const fn lever(name: &'static str, case: u8, chapter: Chapter, description: &'static str) -> FlagDef {
     FlagDef { name, kind: Kind::Bool, default: V::B(false), after: Some(V::B(true)), case, chapter, description }
 }
 
@@ -166,10 +195,74 @@ pub const FLAGS: &[FlagDef] = &[
         chapter: TRAFFIC,
         description: "how down mode fails: hang (accept, never answer) or refuse (close at once)",
     },
+    // ---- chapter levers (case 0): part 1, Network / Caching / Database / Edge
+    lever(
+        "product.compression",
+        0,
+        NETWORK,
+        "gzip/brotli/zstd JSON responses above a size threshold, negotiated by Accept-Encoding",
+    ),
+    lever(
+        "product.conditional_requests",
+        0,
+        NETWORK,
+        "ETag from the cache entry's version, Cache-Control max-age, If-None-Match answered 304 without a body",
+    ),
+    lever(
+        "product.summary_fields",
+        0,
+        NETWORK,
+        "listings and search return a summary shape instead of full documents (`?fields=full` opts in)",
+    ),
+    lever("product.local_cache", 0, CACHING, "a bounded in-process cache tier in front of Redis, invalidated across instances"),
+    lever(
+        "product.redis_multiplexing",
+        0,
+        NETWORK,
+        "one multiplexed Redis connection instead of a pool that PINGs on every checkout",
+    ),
+    lever("product.keyset_pagination", 0, DATABASE, "keyset cursors instead of OFFSET pages (deep pages scan and discard)"),
+    // ---- chapter levers (case 0 unless a case study uses them): part 2, Traffic / Authentication / Advanced / Observability
+    lever(
+        "product.load_shedding",
+        0,
+        TRAFFIC,
+        "a concurrency limit with a short queue: excess requests get 503 + Retry-After at once",
+    ),
+    lever(
+        "product.hedged_requests",
+        0,
+        ADVANCED,
+        "a capped second request after the p95 delay for idempotent reads to a dependency with a slow tail",
+    ),
+    lever(
+        "auth.local_token_validation",
+        0,
+        AUTHENTICATION,
+        "validate JWTs locally against a revocation set instead of a session query per request",
+    ),
+    FlagDef {
+        name: "auth.rate_limit_store",
+        kind: Kind::Enum(&["local", "redis"]),
+        default: V::S("local"),
+        after: Some(V::S("redis")),
+        case: 0,
+        chapter: EDGE,
+        description: "where rate-limit buckets live: in each instance (local) or one shared budget in Redis",
+    },
+    FlagDef {
+        name: "telemetry.trace_sampling",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        default: V::F(1.0),
+        after: Some(V::F(0.1)),
+        case: 0,
+        chapter: OBSERVABILITY,
+        description: "parent-based trace sampling ratio, read live by every process",
+    },
 ];
 
 /// Chapter of the stateless scale-out lever, which is a deployment change rather than a flag.
-pub const SCALE_OUT_CHAPTER: &str = SCALING;
+pub const SCALE_OUT_CHAPTER: Chapter = SCALING;
 
 /// Looks a flag up by name.
 pub fn find(name: &str) -> Option<&'static FlagDef> {

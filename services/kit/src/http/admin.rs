@@ -63,7 +63,7 @@ pub(crate) async fn list(State(base): State<BaseState>) -> Json<FlagsView> {
                 after: f.after.map(|v| v.to_json()),
                 r#type: flags::describe_kind(&f.kind),
                 case: f.case,
-                chapter: f.chapter,
+                chapter: f.chapter.title,
                 description: f.description,
                 updated_by: stored.map(|s| s.updated_by.clone()),
                 updated_at: stored.map(|s| s.updated_at),

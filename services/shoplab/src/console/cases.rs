@@ -131,7 +131,7 @@ pub fn flag_cards(number: u8, stored: &HashMap<String, Stored>) -> Vec<FlagCard>
                 default: f.default.to_json(),
                 after: f.after.map(V::to_json),
                 step: order.iter().position(|n| *n == f.name).map(|i| i + 1),
-                chapter: f.chapter,
+                chapter: f.chapter.title,
                 description: f.description,
                 widget: widget(f),
                 updated_by: row.map(|r| r.updated_by.clone()),
