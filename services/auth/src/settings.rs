@@ -202,9 +202,11 @@ impl Settings {
 /// A comma-separated list of CIDRs or single addresses (a bare address is its own /32 or /128).
 fn proxies(name: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
     let raw = kit::config::env_or(name, "");
-    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| parse_net(s).ok_or_else(|| {
-        anyhow::anyhow!("{name}={raw}: {s} is not a CIDR or an IP address (default: none)")
-    })).collect()
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_net(s).ok_or_else(|| anyhow::anyhow!("{name}={raw}: {s} is not a CIDR or an IP address (default: none)")))
+        .collect()
 }
 
 /// `10.0.0.0/8`, `10.1.2.3` or `::1` as a network.

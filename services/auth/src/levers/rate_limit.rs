@@ -87,7 +87,9 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
     let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
     let xff: Vec<&str> = values("x-forwarded-for").map(str::trim).collect();
     let entries: Vec<&str> = if xff.is_empty() {
-        values("forwarded").filter_map(|e| e.split(';').find_map(|p| p.trim().strip_prefix("for=").or(p.trim().strip_prefix("For=")))).collect()
+        values("forwarded")
+            .filter_map(|e| e.split(';').find_map(|p| p.trim().strip_prefix("for=").or(p.trim().strip_prefix("For="))))
+            .collect()
     } else {
         xff
     };
@@ -99,7 +101,10 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
 /// `1.2.3.4`, `"[2001:db8::1]:4711"` or `1.2.3.4:80` as an address.
 fn parse_hop(raw: &str) -> Option<IpAddr> {
     let s = raw.trim().trim_matches('"');
-    s.parse().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip())).or_else(|| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
+    s.parse()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
 }
 
 fn quota(flags: &Flags) -> (u32, u32) {

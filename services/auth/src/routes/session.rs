@@ -129,7 +129,13 @@ async fn open_session(state: &AppState, user_id: Uuid) -> ApiResult<TokenRespons
     tokens(state, user_id, session_id, expires_at, refresh)
 }
 
-fn tokens(state: &AppState, user_id: Uuid, session_id: Uuid, ends: DateTime<Utc>, refresh_token: String) -> ApiResult<TokenResponse> {
+fn tokens(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    ends: DateTime<Utc>,
+    refresh_token: String,
+) -> ApiResult<TokenResponse> {
     let access_token = state.tokens.issue(user_id, session_id, ends.timestamp())?;
     let expires_in = state.tokens.access_ttl.as_secs();
     Ok(TokenResponse { user_id, access_token, token_type: "Bearer", expires_in, refresh_token })
