@@ -4,7 +4,9 @@
 //! Access tokens carry `iss` ([`ISSUER`]) and `aud` ([`AUDIENCE`]), and both are required and checked:
 //! a token minted for another system with the same secret is not a shoplab token. The signature and
 //! expiry are checked locally; every route that acts for a user (`/validate`, `/me/*`, `/logout`) then
-//! checks the session row too, so a revoked session stops working at once. Refresh and verification
+//! checks the session row too, so a revoked session stops working at once — except `/validate` with
+//! `auth.local_token_validation`, which checks a revocation set reloaded every few seconds instead
+//! ([`crate::levers::local_token_validation`]). Refresh and verification
 //! tokens are 256 random bits of which only the SHA-256 is stored: a leaked table does not leak usable
 //! tokens. Password hashing lives in [`crate::passwords`].
 

@@ -3,8 +3,9 @@
 //!
 //! Every other service asks auth "is this token good?" on every request, so `/validate` is the hottest
 //! route there is, and each answer used to cost a session lookup on the critical pool. The book's
-//! remedy is stateless validation: a signed token already says who the caller is and until when, so
-//! check the signature and expiry locally and keep only the exceptions — revoked sessions — in memory.
+//! Authentication Performance chapter names local token validation: a signed token already says who the
+//! caller is and until when, so check the signature and expiry locally and keep only the exceptions —
+//! revoked sessions — in memory.
 //!
 //! - before: verify the JWT, then `select ... from auth.sessions where id = $1` (one query per
 //!   validate; when the pool is starved, validate waits with everything else).

@@ -1,10 +1,11 @@
 //! Lever `auth.rate_limit_store` (book chapter "Edge Infrastructure": distributed rate limiting): where
 //! the token buckets of `auth.rate_limit` live.
 //!
-//! The book's point: a limit enforced per instance is not the limit you configured. Behind a load
-//! balancer with N instances, a client whose requests are spread over them gets N budgets — N × the
-//! burst at once and N × the rate after that — and the effective limit changes every time the
-//! deployment scales. Enforcing it at the edge, or in one shared store, makes it one budget again.
+//! The book's Edge Infrastructure chapter puts rate limiting at the edge, in front of every instance.
+//! The reason applies to any limit: one enforced per instance is not the limit you configured. Behind a
+//! load balancer with N instances, a client whose requests are spread over them gets N budgets — N ×
+//! the burst at once and N × the rate after that — and the effective limit changes every time the
+//! deployment scales. One shared store makes it one budget again.
 //!
 //! - `local` (before): governor's keyed GCRA limiter in each process — no I/O, nothing shared.
 //! - `redis` (after): one token bucket per key in Redis (`<prefix>ratelimit:<key>`), updated by one Lua
