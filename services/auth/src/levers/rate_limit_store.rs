@@ -165,6 +165,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn made_up_keys_cannot_grow_the_local_map_without_bound() {
+        let b = buckets();
+        // a bucket refilled a million times a second is full again at once: idle, so forgettable
+        for i in 0..MAX_LOCAL_KEYS + 500 {
+            assert!(b.take("local", &format!("ip:{i}"), 1_000_000, 1).await.is_ok());
+        }
+        assert!(b.local_len() <= MAX_LOCAL_KEYS + 1, "tracked: {}", b.local_len());
+    }
+
+    #[tokio::test]
     async fn without_redis_the_shared_store_falls_back_to_the_local_bucket() {
         let b = buckets();
         assert!(b.take("redis", "a", 1, 1).await.is_ok());
