@@ -13,9 +13,10 @@
 //! Who "the client" is decides whether the limit holds. A key the client chooses is no key: a flooder
 //! that sends a new `X-Client-Id` with every request would get a fresh bucket every time. So the key is
 //! what the client cannot make up: the subject of a valid bearer token (`user:<id>`, one budget per
-//! account however many addresses it comes from), else the peer address (`ip:<addr>`). `X-Forwarded-For`
-//! and `Forwarded` are believed only from a peer in `AUTH_TRUSTED_PROXIES` (the lab's reverse proxy);
-//! from anyone else they are one more header a client makes up. `X-Client-Id` is a label for logs only.
+//! account however many addresses it comes from), else the peer address (`ip:<addr>/32`; an IPv6 peer
+//! by its /64). `X-Forwarded-For` and `Forwarded` are believed only from a peer in
+//! `AUTH_TRUSTED_PROXIES` (the lab's reverse proxy); from anyone else they are one more header a client
+//! makes up. `X-Client-Id` is a label for logs only.
 //!
 //! Cost: a JWT signature check and a bucket lookup per request; honest clients behind one address (an
 //! office NAT, or every k6 virtual user on one machine) share the address's bucket until they log in.
@@ -57,9 +58,16 @@ fn client_key(state: &AppState, req: &Request) -> String {
     }
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
     match peer {
-        Some(peer) => format!("ip:{}", client_ip(peer, req.headers(), &state.trusted_proxies)),
+        Some(peer) => format!("ip:{}", address_key(client_ip(peer, req.headers(), &state.trusted_proxies))),
         None => "ip:unknown".to_owned(),
     }
+}
+
+/// An IPv4 address as it is; an IPv6 address as its /64, the block one subscriber gets: a client that
+/// owns 2^64 addresses must not own 2^64 buckets.
+fn address_key(ip: IpAddr) -> IpNet {
+    let prefix = if ip.is_ipv4() { 32 } else { 64 };
+    IpNet::new(ip, prefix).map(|n| n.trunc()).unwrap_or_else(|_| IpNet::from(ip))
 }
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the nearest address in
@@ -139,6 +147,13 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_ipv6_client_is_keyed_by_its_64_block() {
+        assert_eq!(address_key(ip("2001:db8:1:2:aaaa::1")), address_key(ip("2001:db8:1:2:bbbb::9")));
+        assert_ne!(address_key(ip("2001:db8:1:2::1")), address_key(ip("2001:db8:1:3::1")));
+        assert_eq!(address_key(ip("192.0.2.7")).to_string(), "192.0.2.7/32");
     }
 
     #[test]
