@@ -113,7 +113,14 @@ pub const ENTRIES: &[Entry] = &[
         env: &[],
         processes: PRODUCT,
         effect: "a listing page costs 2 statements instead of 4N+1",
-        rows: &[P50, P95, P99, RPS, STATEMENTS, row("rows read / request (products)", Source::PgRowsPerRequest("products"), true)],
+        rows: &[
+            P50,
+            P95,
+            P99,
+            RPS,
+            STATEMENTS,
+            row("rows read / request (products)", Source::PgRowsPerRequest("products"), true),
+        ],
     },
     Entry {
         flag: "product.composite_indexes",
@@ -271,11 +278,7 @@ pub const ENTRIES: &[Entry] = &[
             row("admitted p95 (ms)", Source::K6Stat { metric: "http_req_duration{admitted:yes}", stat: "p(95)" }, true),
             P99,
             row("shed share (%)", Source::K6Rate("lever_shed"), true),
-            row(
-                "shed / request",
-                Source::PromPerRequest(counter("shoplab_load_shed_total", &[("service", "product")])),
-                true,
-            ),
+            row("shed / request", Source::PromPerRequest(counter("shoplab_load_shed_total", &[("service", "product")])), true),
             RPS,
         ],
     },
@@ -305,7 +308,11 @@ pub const ENTRIES: &[Entry] = &[
         env: &[],
         processes: &["auth"],
         effect: "a token is checked by its signature and a revocation set, not a session query",
-        rows: &[STATEMENTS, row("validate p95 (ms)", Source::K6Stat { metric: "http_req_duration{name:validate}", stat: "p(95)" }, true), RPS],
+        rows: &[
+            STATEMENTS,
+            row("validate p95 (ms)", Source::K6Stat { metric: "http_req_duration{name:validate}", stat: "p(95)" }, true),
+            RPS,
+        ],
     },
     Entry {
         flag: "auth.rate_limit_store",
@@ -359,7 +366,6 @@ pub fn find(flag: &str) -> Option<&'static Entry> {
 pub fn pending(entry: &Entry) -> bool {
     PENDING.contains(&entry.scenario)
 }
-
 
 #[cfg(test)]
 mod tests {

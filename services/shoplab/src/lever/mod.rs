@@ -10,8 +10,8 @@
 //! report's header and cells. Flags are restored afterwards.
 
 pub mod catalog;
-mod run;
 pub mod rows;
+mod run;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -95,7 +95,10 @@ pub fn lookup(name: &str) -> anyhow::Result<&'static Entry> {
     let Some(def) = flags::find(name) else {
         anyhow::bail!("unknown flag '{name}'; `shoplab lever list` shows every lever");
     };
-    anyhow::ensure!(def.after.is_some(), "{name} is a knob, not a lever (it has no after value); `shoplab lever list` shows the levers");
+    anyhow::ensure!(
+        def.after.is_some(),
+        "{name} is a knob, not a lever (it has no after value); `shoplab lever list` shows the levers"
+    );
     catalog::find(name).ok_or_else(|| anyhow::anyhow!("{name} has no catalogue entry"))
 }
 

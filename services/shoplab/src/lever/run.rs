@@ -86,8 +86,10 @@ async fn phases(conns: &Conns, entry: &Entry, args: &LeverArgs, procs: &[Process
     );
     let mut out: Vec<LeverPhase> =
         values.iter().map(|(l, v)| LeverPhase { label: (*l).into(), value: v.to_json(), runs: vec![] }).collect();
-    let mut starts: Vec<PhaseRuns> =
-        values.iter().map(|(l, v)| PhaseRuns { label: (*l).into(), flags: vec![(entry.flag.into(), v.to_json())], runs: vec![] }).collect();
+    let mut starts: Vec<PhaseRuns> = values
+        .iter()
+        .map(|(l, v)| PhaseRuns { label: (*l).into(), flags: vec![(entry.flag.into(), v.to_json())], runs: vec![] })
+        .collect();
     for r in 1..=args.repeat as usize {
         for (i, (label, value)) in values.iter().enumerate() {
             eprintln!("{} {label} (run {r}/{}, phase {}/2)", entry.flag, args.repeat, i + 1);
