@@ -232,7 +232,7 @@ pub const FLAGS: &[FlagDef] = &[
     FlagDef {
         name: "product.load_shed_limit",
         kind: Kind::Int { min: 1, max: 100_000 },
-        default: V::I(16),
+        default: V::I(8),
         after: None,
         case: 0,
         chapter: TRAFFIC,
@@ -241,7 +241,7 @@ pub const FLAGS: &[FlagDef] = &[
     FlagDef {
         name: "product.load_shed_queue",
         kind: Kind::Int { min: 0, max: 100_000 },
-        default: V::I(16),
+        default: V::I(8),
         after: None,
         case: 0,
         chapter: TRAFFIC,

@@ -7,7 +7,7 @@
 //!
 //! **After** (on): at most `product.load_shed_limit` API requests run at once and at most
 //! `product.load_shed_queue` more wait for a slot; the next one is answered at once with
-//! `503 Service Unavailable`, `Retry-After: 1` and the shared error shape. The book's chapter lists load
+//! `503 Service Unavailable`, `Retry-After: 1` and the shared error shape with the code `overloaded`. The book's chapter lists load
 //! shedding beside rate limiting: the limiter is per client, shedding protects the service from all of
 //! them together. The requests admitted keep a latency near the SLO, and the shed ones fail fast (a
 //! client can retry elsewhere or later) instead of timing out after a long wait.
@@ -17,8 +17,8 @@
 //! Health, metrics, the admin routes and the API explorer are outside this layer and never shed.
 //!
 //! **Watch**: `shoplab_load_shed_total{service,route}` (the case 1 dashboard's "Load shed" panel) against
-//! the p95 of the admitted requests; `k6/levers/product.load_shedding.js` tags admitted requests
-//! `admitted:yes` and reports the shed share as `lever_shed`.
+//! the p95 of the admitted requests; `k6/levers/product.load_shedding.js` reports the served requests'
+//! latency as `lever_admitted_ms` and the shed share as `lever_shed`.
 //!
 //! The limit is a hand-written semaphore rather than tower's `ConcurrencyLimit` + `LoadShed` because it
 //! must be switched and resized live, per request, from the flag snapshot.
@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kit::metrics::Metrics;
@@ -112,7 +112,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 fn shed(shedder: &Shedder, req: &Request) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     shedder.shed.get_or_create(&ShedLabels { route }).inc();
-    let mut resp = kit::ApiError::Unavailable("the service is at capacity; retry after 1 s".into()).into_response();
+    // its own code: a client (and the k6 scenario) tells a shed request from a pool timeout's 503
+    let body = serde_json::json!({ "error": { "code": "overloaded", "message": "the service is at capacity; retry after 1 s" } });
+    let mut resp = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }

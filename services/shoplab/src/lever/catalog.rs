@@ -275,9 +275,10 @@ pub const ENTRIES: &[Entry] = &[
         processes: PRODUCT,
         effect: "over the concurrency limit, a request gets 503 + Retry-After at once instead of queueing",
         rows: &[
-            row("admitted p95 (ms)", Source::K6Stat { metric: "http_req_duration{admitted:yes}", stat: "p(95)" }, true),
+            row("admitted p95 (ms)", Source::K6TrendP95("lever_admitted_ms"), true),
             P99,
             row("shed share (%)", Source::K6Rate("lever_shed"), true),
+            row("other errors (%)", Source::K6Rate("lever_errors"), true),
             row("shed / request", Source::PromPerRequest(counter("shoplab_load_shed_total", &[("service", "product")])), true),
             RPS,
         ],
@@ -292,6 +293,7 @@ pub const ENTRIES: &[Entry] = &[
             P50,
             P95,
             P99,
+            row("reads slower than 300 ms (%)", Source::K6Rate("lever_tail"), true),
             row(
                 "extra request share (%)",
                 Source::PromRatio(
