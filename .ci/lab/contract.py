@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_analytics_events_total": ("counter", {"stage"}),
     "shoplab_aggregator_lag_seconds": ("gauge", set()),
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
+    "shoplab_load_shed_total": ("counter", {"route"}),
+    "shoplab_hedged_requests_total": ("counter", {"outcome"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -54,6 +56,7 @@ FLAGS = {
     "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
     "product.compression", "product.conditional_requests", "product.summary_fields", "product.local_cache",
     "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding", "product.hedged_requests",
+    "product.load_shed_limit", "product.load_shed_queue", "emailprovider.tail_ms", "emailprovider.tail_share",
     "auth.local_token_validation", "auth.rate_limit_store", "telemetry.trace_sampling",
 }
 
