@@ -21,7 +21,7 @@ async fn lock_waiters(env: &TestEnv) -> i64 {
 /// Sends `n` concurrent price updates of product 1 while the test holds its row lock: each admitted
 /// request really waits (on `select ... for update`), none can finish early. Releases the lock once
 /// `waiting` updates wait on it and `done` have already answered; returns each status and Retry-After.
-async fn blocked_updates(env: &TestEnv, app: &App, n: usize, waiting: i64, done: usize) -> Vec<(u16, Option<String>)> {
+async fn blocked_updates(env: &TestEnv, app: &App, n: usize, waiting: i64, done: usize) -> Vec<(u16, Option<String>, String)> {
     let mut lock = env.pool.begin().await.expect("begin");
     sqlx::query("select id from product.products where id = 1 for update").execute(&mut *lock).await.expect("lock");
     let mut tasks = Vec::new();
@@ -34,7 +34,9 @@ async fn blocked_updates(env: &TestEnv, app: &App, n: usize, waiting: i64, done:
         tasks.push(tokio::spawn(async move {
             let resp = req.send().await.expect("request");
             let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap_or_default().to_owned());
-            (resp.status().as_u16(), retry)
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            (status, retry, body["error"]["code"].as_str().unwrap_or_default().to_owned())
         }));
     }
     let settled = eventually(Duration::from_secs(10), || async {
@@ -59,17 +61,20 @@ async fn load_shedding_refuses_exactly_the_excess_with_retry_after() {
 
     // off: unbounded queueing, all six wait and all six succeed
     let off = blocked_updates(&env, &app, 6, 6, 0).await;
-    assert!(off.iter().all(|(s, _)| *s == 200), "off: {off:?}");
+    assert!(off.iter().all(|(s, _, _)| *s == 200), "off: {off:?}");
 
     // on, limit 2 and a queue of 1: two run (blocked on the lock), one waits, three are refused at once
     set_flag(&env, &app, "product.load_shed_limit", json!(2)).await;
     set_flag(&env, &app, "product.load_shed_queue", json!(1)).await;
     set_flag(&env, &app, "product.load_shedding", json!(true)).await;
     let on = blocked_updates(&env, &app, 6, 2, 3).await;
-    let shed: Vec<_> = on.iter().filter(|(s, _)| *s == 503).collect();
+    let shed: Vec<_> = on.iter().filter(|(s, _, _)| *s == 503).collect();
     assert_eq!(shed.len(), 3, "exactly the excess over limit + queue: {on:?}");
-    assert!(shed.iter().all(|(_, r)| r.as_deref() == Some("1")), "every 503 says Retry-After: {on:?}");
-    assert_eq!(on.iter().filter(|(s, _)| *s == 200).count(), 3, "the admitted and the queued succeed: {on:?}");
+    assert!(
+        shed.iter().all(|(_, r, code)| r.as_deref() == Some("1") && code == "overloaded"),
+        "every 503 says Retry-After and its own code: {on:?}"
+    );
+    assert_eq!(on.iter().filter(|(s, _, _)| *s == 200).count(), 3, "the admitted and the queued succeed: {on:?}");
     let m = metrics(&app).await;
     assert_eq!(sample(&m, "shoplab_load_shed_total", &[("route", "/products/{id}/price")]), 3.0, "{m}");
 
