@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_analytics_events_total": ("counter", {"stage"}),
     "shoplab_aggregator_lag_seconds": ("gauge", set()),
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
+    "shoplab_load_shed_total": ("counter", {"route"}),
+    "shoplab_hedged_requests_total": ("counter", {"outcome"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -48,13 +50,15 @@ RESULT_VALUES = {
 # Every flag name (`shoplab_flag_value{flag}`): services/kit/src/flags/registry.rs, listed in docs/flags.md.
 FLAGS = {
     "product.eager_loading", "product.composite_indexes", "product.cache_ttl_secs", "product.refresh_ahead",
-    "product.cache_warming", "product.warm_top_n", "analytics.preaggregation",
-    "analytics.request_coalescing", "auth.async_email", "auth.email_circuit_breaker", "auth.rate_limit",
-    "auth.rate_limit_per_sec", "auth.rate_limit_burst", "auth.bulkheads", "emailprovider.mode",
-    "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
-    "product.compression", "product.conditional_requests", "product.summary_fields", "product.local_cache",
-    "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding", "product.hedged_requests",
-    "auth.local_token_validation", "auth.revocation_refresh_ms", "auth.rate_limit_store", "telemetry.trace_sampling",
+    "product.cache_warming", "product.warm_top_n", "analytics.preaggregation", "analytics.request_coalescing",
+    "auth.async_email", "auth.email_circuit_breaker", "auth.rate_limit", "auth.rate_limit_per_sec",
+    "auth.rate_limit_burst", "auth.bulkheads", "emailprovider.mode", "emailprovider.latency_ms",
+    "emailprovider.error_rate", "emailprovider.down_style", "product.compression",
+    "product.conditional_requests", "product.summary_fields", "product.local_cache",
+    "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding",
+    "product.hedged_requests", "auth.local_token_validation", "auth.revocation_refresh_ms",
+    "auth.rate_limit_store", "telemetry.trace_sampling", "product.load_shed_limit", "product.load_shed_queue",
+    "emailprovider.tail_ms", "emailprovider.tail_share",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -8,7 +8,7 @@ use kit::config::env_or;
 use serde_json::json;
 
 use crate::cache::Keys;
-use crate::levers::{cache_warming, composite_indexes};
+use crate::levers::{cache_warming, composite_indexes, hedged_requests, load_shedding};
 use crate::state::AppState;
 
 /// Name used in metrics, traces and logs.
@@ -40,6 +40,8 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
         database_url: config.database_url.clone(),
         admin_token: config.admin_token.clone(),
         flights: Default::default(),
+        shedder: load_shedding::Shedder::new(&core.metrics),
+        hedger: hedged_requests::Hedger::new(&config.email_provider_url, &core.metrics)?,
     };
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());

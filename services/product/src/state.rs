@@ -6,6 +6,10 @@ use kit::flags::Flags;
 use kit::metrics::Metrics;
 
 use crate::cache::Keys;
+use std::sync::Arc;
+
+use crate::levers::hedged_requests::Hedger;
+use crate::levers::load_shedding::Shedder;
 use crate::levers::refresh_ahead::Flights;
 
 /// Everything a handler or background task needs; cheap to clone (every field is a shared handle).
@@ -26,4 +30,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// In-process single-flight bookkeeping of the refresh-ahead lever.
     pub flights: Flights,
+    /// The load-shedding lever's slots and counter.
+    pub shedder: Arc<Shedder>,
+    /// The inventory dependency's client and the hedging lever's bookkeeping.
+    pub hedger: Arc<Hedger>,
 }

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod flags;
 pub mod health;
 pub mod lab_secrets;
+pub mod lever;
 pub mod reset;
 pub mod scrape;
 pub mod seed;

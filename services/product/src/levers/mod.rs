@@ -7,9 +7,13 @@
 //! | `product.cache_ttl_secs` | [`cache_ttl`] | Caching Strategies |
 //! | `product.refresh_ahead` | [`refresh_ahead`] | Caching Strategies |
 //! | `product.cache_warming` (+ `product.warm_top_n`) | [`cache_warming`] | Caching Strategies |
+//! | `product.load_shedding` (+ `load_shed_limit`, `load_shed_queue`) | [`load_shedding`] | Traffic Management |
+//! | `product.hedged_requests` | [`hedged_requests`] | Advanced Techniques |
 
 pub mod cache_ttl;
 pub mod cache_warming;
 pub mod composite_indexes;
 pub mod eager_loading;
+pub mod hedged_requests;
+pub mod load_shedding;
 pub mod refresh_ahead;
