@@ -1,8 +1,6 @@
 //! RabbitMQ: connecting with a clear error, naming with a per-lab prefix, publishing with confirms and
 //! trace context (bounded by a confirm timeout), and consumer spans that continue the publisher's trace.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -13,23 +11,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::deps;
 
-/// Names declared per prefix, so test environments can delete what their services declared.
-static DECLARED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
-
-/// `<prefix>.<base>`, remembered for cleanup.
+/// `<prefix>.<base>`: a queue or exchange name under the lab's (or a test's) AMQP prefix. A service's
+/// topology lists every name it declares, so a test environment can delete them afterwards (AMQP itself
+/// cannot list queues).
 pub fn name(prefix: &str, base: &str) -> String {
-    let full = format!("{prefix}.{base}");
-    let mut map = DECLARED.get_or_init(Default::default).lock().expect("declared names poisoned");
-    let names = map.entry(prefix.to_owned()).or_default();
-    if !names.contains(&full) {
-        names.push(full.clone());
-    }
-    full
-}
-
-/// Every name handed out under `prefix` so far.
-pub fn declared(prefix: &str) -> Vec<String> {
-    DECLARED.get_or_init(Default::default).lock().expect("declared names poisoned").get(prefix).cloned().unwrap_or_default()
+    format!("{prefix}.{base}")
 }
 
 /// Connects, failing with one actionable line.
@@ -41,6 +27,14 @@ pub async fn connect(url: &str) -> anyhow::Result<Connection> {
         deps::endpoint(url)
     );
     Connection::connect(url, ConnectionProperties::default()).await.map_err(|e| deps::rabbitmq_error(url, &e))
+}
+
+/// Connects once and disconnects: a worker's start-up check, failing with [`connect`]'s one line when
+/// RabbitMQ is not reachable (the worker itself connects later, and again after every loss).
+pub async fn probe(url: &str) -> anyhow::Result<()> {
+    let conn = connect(url).await?;
+    let _ = conn.close(200, "probe".into()).await;
+    Ok(())
 }
 
 /// A channel with publisher confirms on.

@@ -74,6 +74,13 @@ impl Topology {
         }
     }
 
+    /// Every queue and exchange name [`Topology::declare`] declares (a test environment deletes them).
+    pub fn names(&self) -> Vec<String> {
+        let fixed = [&self.exchange, &self.queue, &self.retry_exchange, &self.dead_exchange, &self.dlq];
+        let waits = self.waits.iter().flatten().map(|w| &w.queue);
+        fixed.into_iter().chain(waits).cloned().collect()
+    }
+
     /// A wait queue after failed attempt `attempt` (1-based): one of its tier's jitter steps, at random.
     pub fn wait_after(&self, attempt: u32) -> &Wait {
         let tier = &self.waits[(attempt.max(1) as usize - 1).min(self.waits.len() - 1)];
