@@ -184,7 +184,7 @@ impl Aggregator {
             routing_key: topology::ROUTING_KEY,
             message_id: id,
             payload: &delivery.data,
-            headers: kit::amqp::attempts_headers(attempts),
+            headers: kit::amqp::attempts_headers(delivery, attempts),
         };
         match kit::amqp::publish(&session.republish, msg).await {
             Ok(()) => {

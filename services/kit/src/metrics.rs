@@ -34,7 +34,7 @@ pub trait Families: Send + Sync + 'static {
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Latency buckets (seconds): fine below 10 ms where the optimized paths live, coarse up to 30 s where a
-/// hanging email provider sits.
+/// hanging downstream sits.
 const LATENCY_BUCKETS: [f64; 17] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Queries per request: 1 and 2 (eager) must be told apart from 81 (N+1 on a page of 20).

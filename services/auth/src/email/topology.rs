@@ -12,7 +12,7 @@
 //! backoff tier (1 s, 2 s, 4 s ... capped) has one queue per jitter step (50 %, 75 % and 100 % of the
 //! tier, [`super::JITTER_STEPS`]), each with that `x-message-ttl`, and the worker picks one at random.
 //! When the message expires, `x-dead-letter-exchange` brings it back to the main exchange. The attempt
-//! number rides in the message's own `shoplab-attempt` header (see `crate::worker::retry`), not in the
+//! count rides in the message's own `shoplab-attempts` header (see `crate::worker::retry`), not in the
 //! broker's `x-death`. No delayed-message plugin, no timers in the worker.
 
 use std::time::Duration;

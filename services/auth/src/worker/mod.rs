@@ -8,8 +8,8 @@
 //!    spending an attempt, and the ones behind it stay in the queue);
 //! 4. accepted -> one transaction records the message id in `auth.processed_messages` and stamps
 //!    `email_verifications.sent_at`; then ack;
-//! 5. failed -> republished to a wait queue of its attempt (exponential backoff + jitter), the attempt
-//!    number in shoplab's own `shoplab-attempt` header ([`retry`]), and acked; or, after the last attempt
+//! 5. failed -> republished to a wait queue of its attempt (exponential backoff + jitter), the failed
+//!    attempts counted in shoplab's own `shoplab-attempts` header ([`retry`]), and acked; or, after the last attempt
 //!    (or a permanent 4xx), rejected into the dead-letter queue.
 //!
 //! Killed at any point, nothing is lost (unacked messages are redelivered) and nothing is sent twice:
