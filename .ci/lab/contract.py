@@ -54,7 +54,7 @@ FLAGS = {
     "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
     "product.compression", "product.conditional_requests", "product.summary_fields", "product.local_cache",
     "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding", "product.hedged_requests",
-    "auth.local_token_validation", "auth.rate_limit_store", "telemetry.trace_sampling",
+    "auth.local_token_validation", "auth.revocation_refresh_ms", "auth.rate_limit_store", "telemetry.trace_sampling",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -134,7 +134,12 @@ pub const FLAGS: &[FlagDef] = &[
         ASYNC,
         "verification email through outbox + relay + worker with retries and a DLQ instead of inside the signup request",
     ),
-    lever("auth.rate_limit", 3, TRAFFIC, "token bucket per client (X-Client-Id, else IP): 429 + Retry-After"),
+    lever(
+        "auth.rate_limit",
+        3,
+        TRAFFIC,
+        "token bucket per client, keyed on the bearer token's subject, else the peer address: 429 + Retry-After",
+    ),
     FlagDef {
         name: "auth.rate_limit_per_sec",
         kind: Kind::Int { min: 1, max: 1_000_000 },
@@ -241,6 +246,15 @@ pub const FLAGS: &[FlagDef] = &[
         AUTHENTICATION,
         "validate JWTs locally against a revocation set instead of a session query per request",
     ),
+    FlagDef {
+        name: "auth.revocation_refresh_ms",
+        kind: Kind::Int { min: 10, max: 3_600_000 },
+        default: V::I(5000),
+        after: None,
+        case: 0,
+        chapter: AUTHENTICATION,
+        description: "how often local token validation reloads revoked sessions: a revocation takes up to this long elsewhere",
+    },
     FlagDef {
         name: "auth.rate_limit_store",
         kind: Kind::Enum(&["local", "redis"]),
