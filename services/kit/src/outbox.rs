@@ -282,3 +282,7 @@ impl Relay {
 fn refused(e: &anyhow::Error) -> bool {
     e.downcast_ref::<PublishError>().is_some_and(PublishError::is_refused)
 }
+
+#[cfg(all(test, feature = "test-support"))]
+#[path = "outbox_tests.rs"]
+mod tests;
