@@ -19,7 +19,7 @@
 //! - [`http`]: base routes (`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/admin/flags`)
 //!   and the request-observing middleware;
 //! - [`error`], [`extract`]: one JSON error shape for every failure;
-//! - [`outbox`]: the transactional outbox and its relay, for a table the service names;
+//! - [`outbox`](mod@outbox): the transactional outbox and its relay, for a table the service names;
 //! - [`worker`]: the harness of every worker process (health routes, reconnect loop, drain on shutdown);
 //! - [`health`]: readiness probes that cost no pool connection and no broker connection;
 //! - [`supervise`]: processes started by `shoplab up` stop with it, even when it is killed;

@@ -3,7 +3,7 @@
 //! "Metrics").
 //!
 //! A family only some processes have lives with the code that counts it and is added to the same registry
-//! through [`Families`]: the outbox gauges in [`crate::outbox`], each service's own in its `metrics.rs`.
+//! through [`Families`]: the outbox gauges in [`crate::outbox`](mod@crate::outbox), each service's own in its `metrics.rs`.
 //!
 //! Every metric carries a constant `service` label. Names are the contract with the Grafana dashboards:
 //! change one and a panel goes blank. Latency histograms attach the trace id as an exemplar so a spike in
