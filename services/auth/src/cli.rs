@@ -83,12 +83,12 @@ async fn serve(config: Config, command: AuthCommand, service: &'static str) -> a
         AuthCommand::Relay { metrics_addr } => {
             let core = Core::connect(service, config, settings.worker_pool).await?;
             let work = |stop| crate::relay::run(core.clone(), settings, stop);
-            crate::workers::serve(&core, &metrics_addr, work).await?;
+            kit::worker::serve(core.base(), &metrics_addr, work).await?;
         }
         AuthCommand::EmailWorker { metrics_addr } => {
             let core = Core::connect(service, config, settings.worker_pool).await?;
             let work = |stop| crate::worker::run(core.clone(), settings, stop);
-            crate::workers::serve(&core, &metrics_addr, work).await?;
+            kit::worker::serve(core.base(), &metrics_addr, work).await?;
         }
     }
     Ok(())

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cli;
 pub mod levers;
+pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod routes;

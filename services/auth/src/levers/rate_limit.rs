@@ -34,6 +34,7 @@ use kit::error::ApiError;
 use kit::flags::Flags;
 use kit::metrics::{Metrics, RouteLabels};
 
+use crate::metrics::AuthMetrics;
 use crate::state::AppState;
 
 /// Middleware on every auth API route.
@@ -123,12 +124,12 @@ fn quota(flags: &Flags) -> (u32, u32) {
 /// Publishes `route`'s refusal counter at 0 before the first 429, so "no request refused" is a value
 /// on the dashboard rather than an empty panel.
 pub fn count_from_zero(metrics: &Metrics, route: &str) {
-    drop(metrics.rate_limited.get_or_create(&RouteLabels { route: route.to_owned() }));
+    drop(AuthMetrics::of(metrics).rate_limited.get_or_create(&RouteLabels { route: route.to_owned() }));
 }
 
 fn refuse(state: &AppState, req: &Request, wait: Duration) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    state.metrics.rate_limited.get_or_create(&RouteLabels { route }).inc();
+    AuthMetrics::of(&state.metrics).rate_limited.get_or_create(&RouteLabels { route }).inc();
     let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::TooManyRequests { retry_after_secs }.into_response()
 }
