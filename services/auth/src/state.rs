@@ -8,10 +8,11 @@ use kit::metrics::Metrics;
 
 use crate::credentials::Tokens;
 use crate::email::ProviderClient;
-use crate::email::breaker::SharedBreaker;
 use crate::email::topology::Topology;
 use crate::levers::bulkheads::Pools;
+use crate::levers::email_circuit_breaker::SharedBreaker;
 use crate::levers::rate_limit::RateLimiter;
+use crate::levers::retry_policy::Retries;
 use crate::login_throttle::LoginThrottle;
 use crate::passwords::Passwords;
 use crate::settings::Settings;
@@ -38,6 +39,8 @@ pub struct Inner {
     pub provider: ProviderClient,
     /// The email breaker (used when `auth.email_circuit_breaker` is on).
     pub breaker: Arc<SharedBreaker>,
+    /// The retry budget of the signup's provider call (used when `auth.retry_policy` is `backoff`).
+    pub retries: Arc<Retries>,
     /// Per-client token buckets (used when `auth.rate_limit` is on).
     pub limiter: Arc<RateLimiter>,
     /// Exchange names (the outbox rows name the exchange they go to).
@@ -69,6 +72,7 @@ impl AppState {
             tokens: Tokens::new(jwt_secret, settings.access_ttl, settings.refresh_ttl),
             provider: ProviderClient::new(&config.email_provider_url)?,
             breaker: Arc::new(SharedBreaker::new(settings.breaker, metrics.clone())),
+            retries: Arc::new(Retries::new(&metrics)),
             limiter: Arc::default(),
             topology: Topology::new(&config.amqp_prefix, &settings.email),
             flags,

@@ -1,8 +1,12 @@
-//! The four levers of case study 3, one module each, naive and fixed path side by side.
+//! The levers of case study 3 and of the Traffic Management chapter, one module each, naive and fixed
+//! path side by side. No lever module imports another: where several shape one call (the signup's
+//! provider call), they are composed outside them (`crate::email::direct`).
 //!
 //! | flag | module | chapter |
 //! |---|---|---|
+//! | `auth.email_timeout_ms` | [`email_timeout_ms`] | Traffic Management |
 //! | `auth.email_circuit_breaker` | [`email_circuit_breaker`] | Traffic Management |
+//! | `auth.retry_policy` | [`retry_policy`] | Traffic Management |
 //! | `auth.async_email` | [`async_email`] | Asynchronous Processing |
 //! | `auth.rate_limit` | [`rate_limit`] | Traffic Management |
 //! | `auth.bulkheads` | [`bulkheads`] | Traffic Management |
@@ -13,4 +17,6 @@
 pub mod async_email;
 pub mod bulkheads;
 pub mod email_circuit_breaker;
+pub mod email_timeout_ms;
 pub mod rate_limit;
+pub mod retry_policy;
