@@ -20,12 +20,17 @@
 // emailprovider.latency_ms = CHAOS_LATENCY_MS (3000), emailprovider.error_rate = CHAOS_ERROR_RATE (0.3),
 // emailprovider.mode = CHAOS_MODE (flaky): shoplab's stand-in for the book's "slow and sometimes down" provider,
 // the same values as `shoplab flags preset case3-degraded-provider` — and heals it at HEAL_AT (if given).
+// CHAOS_MODE=outage plays `case3-outage-provider` instead (the book's "slow and sometimes down" as a
+// schedule): slow (CHAOS_LATENCY_MS, 1000 here) for most of each OUTAGE_EVERY_SECS (60) and hung for its
+// last OUTAGE_SECS (25), the cycle starting at CHAOS_AT; run it 2m with CHAOS_AT=0s and the breaker on to
+// watch it open, short-circuit, half-open and close (teardown() prints the breaker's transitions).
 // Without a token the provider is left as it is.
 //
 // Env: AUTH_URL (http://127.0.0.1:8082), RATE (100/s), DURATION (60s), VUS (50), MAX_VUS (400),
 //      USERS (10000), TOKEN_POOL (100 users logged in by setup), SLO_P99_MS (100),
 //      FLOOD_RATE (0: no flooder), FLOOD_AT (0s), FLOOD_USER (user number of the flooder's account, USERS),
-//      SHOPLAB_ADMIN_TOKEN[_FILE], CHAOS_AT (20s), CHAOS_MODE (flaky), CHAOS_LATENCY_MS (3000), CHAOS_ERROR_RATE (0.3), HEAL_AT.
+//      SHOPLAB_ADMIN_TOKEN[_FILE], CHAOS_AT (20s), CHAOS_MODE (flaky), CHAOS_LATENCY_MS (3000), CHAOS_ERROR_RATE (0.3), HEAL_AT,
+//      OUTAGE_EVERY_SECS (60), OUTAGE_SECS (25).
 // Thresholds: validate p99 < SLO_P99_MS; server errors (5xx or no answer) < 1 % overall and on /validate.
 import http from 'k6/http';
 import { check } from 'k6';
@@ -185,6 +190,14 @@ function setFlag(name, value) {
 
 /** Degrades the provider mid-run. */
 export function chaos() {
+  if (env('CHAOS_MODE', 'flaky') === 'outage') {
+    setFlag('emailprovider.latency_ms', envInt('CHAOS_LATENCY_MS', 1000));
+    setFlag('emailprovider.down_style', 'hang');
+    setFlag('emailprovider.outage_every_secs', envInt('OUTAGE_EVERY_SECS', 60));
+    setFlag('emailprovider.outage_secs', envInt('OUTAGE_SECS', 25));
+    setFlag('emailprovider.mode', 'outage');
+    return;
+  }
   setFlag('emailprovider.latency_ms', envInt('CHAOS_LATENCY_MS', 3000));
   setFlag('emailprovider.error_rate', Number(env('CHAOS_ERROR_RATE', '0.3')));
   setFlag('emailprovider.mode', env('CHAOS_MODE', 'flaky'));
@@ -193,6 +206,14 @@ export function chaos() {
 /** Heals the provider. */
 export function heal() {
   setFlag('emailprovider.mode', 'healthy');
+}
+
+/** Prints the breaker's transitions of the run (auth serve's; the email worker keeps its own). */
+export function teardown() {
+  const r = http.get(`${AUTH}/admin/flags`, { tags: { name: 'admin' } });
+  if (r.status !== 200) return;
+  const transitions = (r.json('status.email_breaker.transitions') || []).map((t) => `${t.at} ${t.from} -> ${t.to}`);
+  console.log(`case3: breaker transitions:\n${transitions.join('\n') || '(none)'}`);
 }
 
 export function handleSummary(data) {

@@ -26,6 +26,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
     "shoplab_load_shed_total": ("counter", {"route"}),
     "shoplab_hedged_requests_total": ("counter", {"outcome"}),
+    "shoplab_provider_requests_total": ("counter", {"result"}),
+    "shoplab_email_retries_total": ("counter", {"result"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -41,10 +43,12 @@ LABEL_VALUES: dict[str, set[str]] = {
     "pool": {"shared", "critical", "noncritical"},
     "dependency": {"email-provider"},
 }
-# `result` means different things on the two metrics that carry it.
+# `result` means different things on each metric that carries it.
 RESULT_VALUES = {
     "shoplab_cache_requests_total": {"hit", "miss", "stale", "refresh"},
-    "shoplab_email_send_total": {"sent", "failed", "retried", "dead_lettered", "short_circuited"},
+    "shoplab_email_send_total": {"sent", "failed", "retried", "dead_lettered", "short_circuited", "timed_out"},
+    "shoplab_provider_requests_total": {"accepted", "duplicate", "failed", "invalid", "hung", "refused"},
+    "shoplab_email_retries_total": {"retried", "budget_exhausted"},
 }
 
 # Every flag name, read from the registry itself (services/kit/src/flags/registry.rs: `name: "..."` and

@@ -10,7 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::email::breaker::BreakerConfig;
+use crate::levers::email_circuit_breaker::BreakerConfig;
 
 /// Argon2id cost parameters for new password hashes (verification uses the parameters in the stored hash).
 #[derive(Clone, Copy, Debug)]
@@ -151,7 +151,6 @@ impl Settings {
             Ok(Duration::from_millis(var(name, default.as_millis() as u64)?))
         };
         let breaker = BreakerConfig {
-            timeout: ms("AUTH_BREAKER_TIMEOUT_MS", d.breaker.timeout)?,
             failure_rate: var("AUTH_BREAKER_FAILURE_RATE", d.breaker.failure_rate)?,
             window: ms("AUTH_BREAKER_WINDOW_MS", d.breaker.window)?,
             min_calls: var("AUTH_BREAKER_MIN_CALLS", d.breaker.min_calls)?,
@@ -159,7 +158,7 @@ impl Settings {
             half_open_probes: var("AUTH_BREAKER_HALF_OPEN_PROBES", d.breaker.half_open_probes)?,
         };
         let email = EmailSettings {
-            timeout: ms("AUTH_EMAIL_TIMEOUT_MS", breaker.timeout)?,
+            timeout: ms("AUTH_EMAIL_TIMEOUT_MS", d.email.timeout)?,
             max_attempts: var("AUTH_EMAIL_MAX_ATTEMPTS", d.email.max_attempts)?.max(1),
             retry_base: ms("AUTH_EMAIL_RETRY_BASE_MS", d.email.retry_base)?,
             retry_max: ms("AUTH_EMAIL_RETRY_MAX_MS", d.email.retry_max)?,

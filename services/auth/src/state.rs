@@ -8,11 +8,12 @@ use kit::metrics::Metrics;
 
 use crate::credentials::Tokens;
 use crate::email::ProviderClient;
-use crate::email::breaker::SharedBreaker;
 use crate::email::topology::Topology;
 use crate::levers::bulkheads::Pools;
+use crate::levers::email_circuit_breaker::SharedBreaker;
 use crate::levers::local_token_validation::Revocations;
 use crate::levers::rate_limit_store::Buckets;
+use crate::levers::retry_policy::Retries;
 use crate::login_throttle::LoginThrottle;
 use crate::passwords::Passwords;
 use crate::settings::Settings;
@@ -45,6 +46,8 @@ pub struct Inner {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Recently revoked sessions (used when `auth.local_token_validation` is on).
     pub revocations: Arc<Revocations>,
+    /// The retry budget of the signup's provider call (used when `auth.retry_policy` is `backoff`).
+    pub retries: Arc<Retries>,
     /// Exchange names (the outbox rows name the exchange they go to).
     pub topology: Topology,
 }
@@ -78,6 +81,7 @@ impl AppState {
             buckets: Arc::new(Buckets::new(redis, &config.redis_prefix)),
             trusted_proxies: settings.trusted_proxies.clone(),
             revocations: Arc::default(),
+            retries: Arc::new(Retries::new(&metrics)),
             topology: Topology::new(&config.amqp_prefix, &settings.email),
             flags,
             metrics,

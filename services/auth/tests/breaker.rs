@@ -1,17 +1,17 @@
-//! The email circuit breaker: closed -> open -> half-open -> closed as the provider fails and heals,
-//! with signups succeeding throughout (their emails deferred to the outbox and delivered later).
+//! The email circuit breaker alone (no timeout, no async email): closed -> open -> half-open -> closed
+//! as the provider fails and heals. Open, signups fail fast without reaching the provider; there is no
+//! fallback to the outbox — keeping the account is `auth.async_email`'s job.
 
 mod common;
 
 use std::time::Duration;
 
-use auth::email::breaker::BreakerConfig;
-use common::{Lab, eventually, metric, settings};
+use auth::levers::email_circuit_breaker::BreakerConfig;
+use common::{Lab, metric, settings};
 use serde_json::{Value, json};
 
 fn short_breaker() -> BreakerConfig {
     BreakerConfig {
-        timeout: Duration::from_secs(2),
         failure_rate: 0.5,
         window: Duration::from_secs(60),
         min_calls: 3,
@@ -24,24 +24,30 @@ fn short_breaker() -> BreakerConfig {
 async fn breaker_opens_on_failures_fails_fast_and_closes_after_recovery() {
     let lab = Lab::start(common::Settings { breaker: short_breaker(), ..settings() }).await;
     lab.flag("auth.email_circuit_breaker", json!(true)).await;
+    // one call per signup: the budget of a fresh process allows no retry yet
+    lab.flag("auth.retry_policy", json!("backoff")).await;
     lab.flag("emailprovider.latency_ms", json!(0)).await;
     lab.flag("emailprovider.error_rate", json!(1.0)).await;
     lab.flag("emailprovider.mode", json!("flaky")).await;
 
-    // three failed calls (100 %, minimum volume 3): open; the signups still succeed
+    // three failed calls (100 %, minimum volume 3): open; each signup failed and rolled back
     for i in 0..3 {
-        assert_eq!(lab.signed_up(&format!("f{i}@shoplab.test")).await["verification_email"], "deferred");
+        assert_eq!(lab.signup(&format!("f{i}@shoplab.test")).await.status(), 500);
     }
     assert_eq!(lab.status().await["email_breaker"]["state"], "open");
     let m = lab.metrics().await;
     assert_eq!(metric(&m, "shoplab_circuit_breaker_state", &[("dependency", "email-provider")]), 2.0);
     assert_eq!(metric(&m, "shoplab_email_send_total", &[("result", "failed")]), 3.0);
 
-    // open: the next signup does not even try the provider
+    // open: the next signup does not even try the provider, and says why
     lab.flag("emailprovider.mode", json!("healthy")).await;
-    assert_eq!(lab.signed_up("f3@shoplab.test").await["verification_email"], "deferred");
+    let refused = lab.signup("f3@shoplab.test").await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "unavailable");
     assert_eq!(metric(&lab.metrics().await, "shoplab_email_send_total", &[("result", "short_circuited")]), 1.0);
     assert_eq!(lab.accepted().await, 0, "nothing reached the healed provider while open");
+    let provider = lab.provider_metrics().await;
+    assert_eq!(metric(&provider, "shoplab_provider_requests_total", &[]), 3.0, "the provider saw the 3 failed calls only");
 
     // after the recovery window the next call is a probe; it succeeds and closes the breaker
     tokio::time::sleep(short_breaker().open_for + Duration::from_millis(100)).await;
@@ -56,15 +62,7 @@ async fn breaker_opens_on_failures_fails_fast_and_closes_after_recovery() {
     assert_eq!(transitions, expected);
     assert_eq!(metric(&lab.metrics().await, "shoplab_circuit_breaker_state", &[("dependency", "email-provider")]), 0.0);
 
-    // the deferred emails wait in the outbox; relay + worker deliver each exactly once
-    assert_eq!(lab.count("select count(*) from auth.outbox").await, 4);
-    let (_relay, _) = lab.spawn_relay().await;
-    let (_worker, _) = lab.spawn_worker().await;
-    for i in 0..4 {
-        let to = format!("f{i}@shoplab.test");
-        eventually(&format!("deferred email to {to}"), Duration::from_secs(20), || async {
-            lab.messages(&to).await["total"] == 1
-        })
-        .await;
-    }
+    // no fallback without async email: the refused signups left no account and no outbox row
+    assert_eq!(lab.count("select count(*) from auth.users where email like 'f%@shoplab.test'").await, 1);
+    assert_eq!(lab.count("select count(*) from auth.outbox").await, 0);
 }

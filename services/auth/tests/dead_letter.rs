@@ -121,8 +121,7 @@ async fn attempts_are_counted_in_our_own_header_not_in_x_death() {
 async fn an_open_breaker_holds_messages_instead_of_dead_lettering_them() {
     let mut s = settings();
     s.email.max_attempts = 2;
-    s.breaker = auth::email::breaker::BreakerConfig {
-        timeout: Duration::from_secs(2),
+    s.breaker = auth::levers::email_circuit_breaker::BreakerConfig {
         failure_rate: 0.5,
         window: Duration::from_secs(60),
         min_calls: 1,

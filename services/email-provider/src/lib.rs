@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod faults;
 pub mod inventory;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod serve;

@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::faults::{Faults, Plan};
+use crate::metrics::Requests;
 use crate::store::{Accepted, Draft, Message, Store, Totals};
 
 /// Longest accepted address (RFC 5321 path limit).
@@ -34,6 +35,8 @@ pub struct ProviderState {
     pub store: Arc<Store>,
     /// Current simulated health.
     pub faults: Faults,
+    /// `POST /send` requests by result.
+    pub requests: Requests,
     /// Bearer token `GET /messages` requires (`None`: listing disabled, 403).
     pub admin_token: Option<String>,
 }
@@ -91,11 +94,12 @@ pub fn router(state: ProviderState) -> OpenApiRouter {
         (status = 503, description = "flaky mode: simulated failure")))]
 #[tracing::instrument(skip_all, fields(email.to.domain = tracing::field::Empty))]
 async fn send(State(state): State<ProviderState>, Json(req): Json<SendRequest>) -> ApiResult<(StatusCode, Json<SendAccepted>)> {
-    let domain = validate(&req)?;
+    let domain = validate(&req).inspect_err(|_| state.requests.count("invalid"))?;
     tracing::Span::current().record("email.to.domain", domain.as_str());
     match state.faults.plan() {
         Plan::Fail(delay) => {
             tokio::time::sleep(delay).await;
+            state.requests.count("failed");
             Err(ApiError::Unavailable("simulated provider failure (flaky mode)".into()))
         }
         Plan::Accept(delay) => {
@@ -107,6 +111,7 @@ async fn send(State(state): State<ProviderState>, Json(req): Json<SendRequest>) 
                 Accepted::New(id) => (id, "accepted"),
                 Accepted::Duplicate(id) => (id, "duplicate"),
             };
+            state.requests.count(status);
             Ok((StatusCode::ACCEPTED, Json(SendAccepted { id, status })))
         }
     }

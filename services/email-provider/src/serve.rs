@@ -21,12 +21,19 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::faults::{Faults, Outage};
+use crate::metrics::Requests;
 
 /// How long in-flight requests get to finish after shutdown was requested.
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `router` on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, router: Router, faults: Faults, stop: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    faults: Faults,
+    requests: Requests,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, _peer) = tokio::select! {
@@ -39,9 +46,10 @@ pub async fn serve(listener: TcpListener, router: Router, faults: Faults, stop: 
                 }
             },
         };
-        let (router, faults, stop) = (router.clone(), faults.clone(), stop.clone());
-        let service =
-            hyper::service::service_fn(move |req: Request<Incoming>| handle(router.clone(), faults.clone(), stop.clone(), req));
+        let (router, faults, requests, stop) = (router.clone(), faults.clone(), requests.clone(), stop.clone());
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            handle(router.clone(), faults.clone(), requests.clone(), stop.clone(), req)
+        });
         // the kit's builder: the same header-read timeout as every other shoplab server
         let conn = kit::http::http1_builder().serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
@@ -59,11 +67,13 @@ pub async fn serve(listener: TcpListener, router: Router, faults: Faults, stop: 
 async fn handle(
     router: Router,
     faults: Faults,
+    requests: Requests,
     stop: CancellationToken,
     req: Request<Incoming>,
 ) -> Result<axum::response::Response, std::io::Error> {
     let is_send = req.method() == Method::POST && req.uri().path() == "/send";
     if let Some(outage) = faults.outage().filter(|_| is_send) {
+        requests.count(if outage == Outage::Hang { "hung" } else { "refused" });
         if outage == Outage::Hang {
             // accepted, never answered; closed (like a restarted server) once the provider is back
             faults.hang_until_up(&stop).await;

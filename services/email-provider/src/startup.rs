@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::Faults;
+use crate::metrics::Requests;
 use crate::routes::{ProviderState, router};
 use crate::store::{DEFAULT_KEEP, Store};
 
@@ -25,6 +26,8 @@ pub struct Application {
     router: axum::Router,
     /// Read by the accept loop to hang or refuse `POST /send`.
     faults: Faults,
+    /// `POST /send` requests by result (the accept loop counts the outages).
+    requests: Requests,
     /// The mailbox, shared with the routes (tests may inspect it directly).
     store: Arc<Store>,
 }
@@ -37,11 +40,12 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
     let keep = keep.parse().map_err(|_| anyhow::anyhow!("EMAIL_PROVIDER_KEEP={keep} is not a number of messages"))?;
     let store = Arc::new(Store::with_capacity(keep));
     let admin_token = core.config.admin_token.clone();
-    let state = ProviderState { store: store.clone(), faults: faults.clone(), admin_token };
+    let requests = Requests::register(&core.metrics);
+    let state = ProviderState { store: store.clone(), faults: faults.clone(), requests: requests.clone(), admin_token };
     let api = router(state).merge(crate::inventory::router(core.flags.clone()));
     let router = kit::http::finish(api, core.base());
     let (listener, addr) = kit::app::bind(addr).await?;
-    Ok(Application { listener, addr, router, faults, store })
+    Ok(Application { listener, addr, router, faults, requests, store })
 }
 
 impl Application {
@@ -63,7 +67,7 @@ impl Application {
     /// Serves until `stop` is cancelled.
     pub async fn run(self, stop: CancellationToken) -> std::io::Result<()> {
         tracing::info!(event = "listening", addr = %self.addr);
-        crate::serve::serve(self.listener, self.router, self.faults, stop).await
+        crate::serve::serve(self.listener, self.router, self.faults, self.requests, stop).await
     }
 
     /// Serves until `shutdown` resolves.

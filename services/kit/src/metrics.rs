@@ -162,7 +162,8 @@ impl Metrics {
         any.downcast::<F>().unwrap_or_else(|_| unreachable!("families are keyed by their type"))
     }
 
-    /// Registers a family a service owns (its levers' own counters); it carries `service` like the rest.
+    /// Registers a family a service owns (declared in that service, not here), with the same constant
+    /// `service` label as every other series of this registry.
     pub fn register(&self, name: &str, help: &str, metric: impl prometheus_client::registry::Metric) {
         self.registry.lock().expect("metrics registry poisoned").register(name, help, metric);
     }

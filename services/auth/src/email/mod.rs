@@ -1,15 +1,21 @@
 //! The verification email and the one HTTP client that talks to the email provider.
 //!
-//! The same [`VerificationEmail`] travels two roads, chosen by the levers: straight to the provider from
-//! inside the signup request (the before state), or as an outbox row -> RabbitMQ -> email worker (after).
+//! The same [`VerificationEmail`] travels two roads, chosen by `auth.async_email`: straight to the
+//! provider from inside the signup request ([`direct`], where the timeout, breaker and retry levers
+//! apply), or as an outbox row -> RabbitMQ -> email worker ([`outbox`], `crate::worker`).
 //! [`ProviderClient`] is created once at start; its reqwest client has reqwest's default of **no
-//! timeout**: whoever calls it decides how long to wait (the naive signup: forever; the breaker and the
-//! worker: 5 s).
+//! timeout**: whoever calls it decides how long to wait (the naive signup: forever; with
+//! `auth.email_timeout_ms`: that long; the worker: its own `AUTH_EMAIL_TIMEOUT_MS`, 5 s).
 
-pub mod breaker;
+pub mod direct;
+pub mod outbox;
 pub mod topology;
 
 use std::time::Duration;
+
+use kit::metrics::Metrics;
+
+use crate::metrics::{AuthMetrics, ResultLabels};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,7 +36,8 @@ pub struct VerificationEmail {
     pub token: Option<String>,
     /// When the signup asked for it: the start of `shoplab_email_delivery_seconds`.
     pub requested_at: DateTime<Utc>,
-    /// Key of an earlier direct attempt (breaker fallback), so the provider recognises the same email.
+    /// Idempotency key to send with it instead of the outbox message id (kept for messages written by
+    /// earlier versions, which deferred a failed direct attempt under its key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
 }
@@ -88,6 +95,49 @@ impl SendError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, SendError::Status(s) if (400..500).contains(s) && *s != 408 && *s != 429)
     }
+}
+
+/// Why one guarded provider call did not succeed: the provider's answer, the caller's timeout, or the
+/// breaker's refusal. The timeout, breaker and retry levers all speak this type.
+#[derive(Debug, thiserror::Error)]
+pub enum SendFailure {
+    /// No answer within the caller's timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The breaker is open: the call was not made.
+    #[error("circuit open: call not attempted")]
+    ShortCircuited,
+    #[error(transparent)]
+    Provider(#[from] SendError),
+}
+
+impl SendFailure {
+    /// Retrying cannot help (the provider rejected the message itself).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendFailure::Provider(e) if e.is_permanent())
+    }
+
+    /// The `shoplab_email_send_total{result}` of a send that ended this way.
+    pub fn result_label(&self) -> &'static str {
+        match self {
+            SendFailure::Timeout(_) => "timed_out",
+            SendFailure::ShortCircuited => "short_circuited",
+            SendFailure::Provider(_) => "failed",
+        }
+    }
+}
+
+/// Waits for `call` at most `limit`: its outcome, or [`SendFailure::Timeout`].
+pub async fn within(limit: Duration, call: impl Future<Output = Result<(), SendError>>) -> Result<(), SendFailure> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(res) => res.map_err(SendFailure::Provider),
+        Err(_) => Err(SendFailure::Timeout(limit)),
+    }
+}
+
+/// Counts one `shoplab_email_send_total{result}`.
+pub fn count(metrics: &Metrics, result: &'static str) {
+    AuthMetrics::of(metrics).email_send.get_or_create(&ResultLabels { result }).inc();
 }
 
 /// The email provider's HTTP API.

@@ -1,8 +1,13 @@
-//! The four levers of case study 3 and auth's chapter levers, one module each, naive and fixed path side by side.
+//! The levers of case study 3 and auth's chapter levers (Traffic Management, Authentication Performance,
+//! Edge Infrastructure), one module each, naive and fixed path side by side. No lever module imports
+//! another: where several shape one call (the signup's provider call), they are composed outside them
+//! (`crate::email::direct`).
 //!
 //! | flag | module | chapter |
 //! |---|---|---|
+//! | `auth.email_timeout_ms` | [`email_timeout_ms`] | Traffic Management |
 //! | `auth.email_circuit_breaker` | [`email_circuit_breaker`] | Traffic Management |
+//! | `auth.retry_policy` | [`retry_policy`] | Traffic Management |
 //! | `auth.async_email` | [`async_email`] | Asynchronous Processing |
 //! | `auth.rate_limit` | [`rate_limit`] | Traffic Management |
 //! | `auth.bulkheads` | [`bulkheads`] | Traffic Management |
@@ -15,6 +20,8 @@
 pub mod async_email;
 pub mod bulkheads;
 pub mod email_circuit_breaker;
+pub mod email_timeout_ms;
 pub mod local_token_validation;
 pub mod rate_limit;
 pub mod rate_limit_store;
+pub mod retry_policy;

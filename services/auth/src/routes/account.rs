@@ -42,7 +42,7 @@ pub struct SignupRequest {
 #[derive(Serialize, ToSchema)]
 pub struct SignupResponse {
     pub email: String,
-    /// sent (during the request), queued (outbox) or deferred (provider failed; outbox).
+    /// sent (during the request) or queued (outbox; the worker sends it).
     pub verification_email: Delivery,
 }
 
@@ -66,7 +66,9 @@ pub struct VerifyResponse {
         (status = 400, description = "malformed JSON"),
         (status = 422, description = "invalid email or password"),
         (status = 429, description = "rate limited"),
-        (status = 503, description = "password work at capacity: retry after Retry-After")))]
+        (status = 500, description = "the email provider failed the direct send (auth.async_email off): rolled back"),
+        (status = 503, description = "password work at capacity (Retry-After), or the direct send timed out or was \
+                                      short-circuited by the breaker: rolled back")))]
 #[tracing::instrument(skip_all, fields(email.delivery = tracing::field::Empty))]
 pub(crate) async fn signup(
     State(state): State<AppState>,

@@ -3,9 +3,11 @@
 //! For each message, with manual acknowledgement:
 //! 1. unreadable (no message id, invalid JSON) -> rejected straight into the dead-letter queue;
 //! 2. already in `auth.processed_messages` (a redelivery after a crash between commit and ack) -> ack;
-//! 3. send to the provider with the message id as idempotency key, bounded by a timeout (and through
-//!    the breaker when `auth.email_circuit_breaker` is on: while it is open the message waits, without
-//!    spending an attempt, and the ones behind it stay in the queue);
+//! 3. send to the provider with the message id as idempotency key, bounded by the worker's own timeout
+//!    (`AUTH_EMAIL_TIMEOUT_MS`, whatever `auth.email_timeout_ms` says), and through the breaker when
+//!    `auth.email_circuit_breaker` is on: while it is open the message waits, without spending an
+//!    attempt, and the ones behind it stay in the queue. These retries are the queue's (step 5), not
+//!    `auth.retry_policy`'s, which governs the signup's own call;
 //! 4. accepted -> one transaction records the message id in `auth.processed_messages` and stamps
 //!    `email_verifications.sent_at`; then ack;
 //! 5. failed -> republished to a wait queue of its attempt (exponential backoff + jitter), the failed
@@ -30,11 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::email::breaker::SharedBreaker;
 use crate::email::topology::Topology;
-use crate::email::{ProviderClient, VerificationEmail};
-use crate::levers::async_email::count;
-use crate::levers::email_circuit_breaker::{SendFailure, worker_send};
+use crate::email::{ProviderClient, SendFailure, VerificationEmail, count, within};
+use crate::levers::email_circuit_breaker::{SharedBreaker, worker_guard};
 use crate::settings::Settings;
 
 /// Name used in metrics, traces and logs.
@@ -158,9 +158,8 @@ impl Worker {
         }
         let key = email.idempotency_key.clone().unwrap_or_else(|| id.to_string());
         let timeout = self.settings.email.timeout;
-        if let Err(e) =
-            worker_send(&self.core.flags, &self.breaker, &self.provider, &email, &key, timeout, &self.core.metrics).await
-        {
+        let send = || within(timeout, self.provider.send(&email, Some(&key)));
+        if let Err(e) = worker_guard(&self.core.flags, &self.breaker, &self.core.metrics, send).await {
             return e.into();
         }
         if let Err(e) = self.mark_processed(id, email.token.as_deref()).await {
@@ -182,7 +181,7 @@ impl Worker {
         const PROCESSED: &str = "insert into auth.processed_messages (message_id) values ($1) on conflict do nothing";
         let mut tx = self.core.db.begin().await?;
         traced(PROCESSED, sqlx::query(PROCESSED).bind(id).execute(&mut *tx)).await?;
-        crate::levers::async_email::mark_sent(&mut tx, token).await?;
+        crate::email::outbox::mark_sent(&mut tx, token).await?;
         tx.commit().await
     }
 

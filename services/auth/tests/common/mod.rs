@@ -130,6 +130,11 @@ impl Lab {
         self.http.get(format!("{}/metrics", self.auth)).send().await.unwrap().text().await.unwrap()
     }
 
+    /// The email provider's `/metrics` text.
+    pub async fn provider_metrics(&self) -> String {
+        self.http.get(format!("{}/metrics", self.provider)).send().await.unwrap().text().await.unwrap()
+    }
+
     /// auth serve's `GET /admin/flags` status block.
     pub async fn status(&self) -> Value {
         let v: Value = self.http.get(format!("{}/admin/flags", self.auth)).send().await.unwrap().json().await.unwrap();

@@ -122,11 +122,20 @@ pub const FLAGS: &[FlagDef] = &[
         "read per-minute buckets kept in Redis by the aggregator instead of aggregating raw events per request",
     ),
     lever("analytics.request_coalescing", 2, NETWORK, "identical concurrent dashboard requests share one computation"),
+    FlagDef {
+        name: "auth.email_timeout_ms",
+        kind: Kind::Int { min: 0, max: 600_000 },
+        default: V::I(0),
+        after: Some(V::I(5000)),
+        case: 3,
+        chapter: TRAFFIC,
+        description: "longest the signup waits for the email provider per call (0 = no timeout, the client's default)",
+    },
     lever(
         "auth.email_circuit_breaker",
         3,
         TRAFFIC,
-        "breaker around the email provider: 5 s timeout, opens at 50 % errors, 30 s recovery",
+        "breaker around the email provider: opens at 50 % errors, fails fast for 30 s, then probes",
     ),
     lever(
         "auth.async_email",
@@ -165,13 +174,23 @@ pub const FLAGS: &[FlagDef] = &[
         "separate Postgres pools for critical (login, validate) and non-critical (signup, profile) work",
     ),
     FlagDef {
+        name: "auth.retry_policy",
+        kind: Kind::Enum(&["naive", "backoff"]),
+        default: V::S("naive"),
+        after: Some(V::S("backoff")),
+        case: 0,
+        chapter: TRAFFIC,
+        description: "retries of a failed provider call in the signup: 3 immediate (naive) or full-jitter backoff within a 10 % retry budget",
+    },
+    FlagDef {
         name: "emailprovider.mode",
-        kind: Kind::Enum(&["healthy", "slow", "flaky", "down"]),
+        kind: Kind::Enum(&["healthy", "slow", "flaky", "down", "outage"]),
         default: V::S("healthy"),
         after: None,
         case: 3,
         chapter: TRAFFIC,
-        description: "simulated provider health: slow adds latency_ms, flaky adds error_rate failures, down hangs or refuses",
+        description: "simulated provider health: slow adds latency_ms, flaky adds error_rate failures, down hangs or refuses, \
+                      outage is slow with a down period every outage_every_secs",
     },
     FlagDef {
         name: "emailprovider.latency_ms",
@@ -199,6 +218,24 @@ pub const FLAGS: &[FlagDef] = &[
         case: 3,
         chapter: TRAFFIC,
         description: "how down mode fails: hang (accept, never answer) or refuse (close at once)",
+    },
+    FlagDef {
+        name: "emailprovider.outage_every_secs",
+        kind: Kind::Int { min: 2, max: 3600 },
+        default: V::I(60),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "outage mode: length of one cycle (slow, then down for outage_secs at its end)",
+    },
+    FlagDef {
+        name: "emailprovider.outage_secs",
+        kind: Kind::Int { min: 1, max: 3600 },
+        default: V::I(25),
+        after: None,
+        case: 3,
+        chapter: TRAFFIC,
+        description: "outage mode: how long the provider is down at the end of each cycle",
     },
     // ---- chapter levers (case 0): part 1, Network / Caching / Database / Edge
     lever(
@@ -333,6 +370,17 @@ pub fn steps(case: u8) -> Vec<(&'static str, V)> {
 pub const DEGRADED_PROVIDER: &[(&str, V)] =
     &[("emailprovider.mode", V::S("flaky")), ("emailprovider.latency_ms", V::I(3000)), ("emailprovider.error_rate", V::F(0.3))];
 
+/// The provider knobs of `case3-outage-provider`: slow (1 s) for 35 s, then down (hung) for 25 s, every
+/// minute from the moment the provider sees the mode. Long enough down for a 5 s timeout and a 50 % error
+/// rate to open the breaker, short enough for its 30 s recovery window to end on a healed provider.
+pub const OUTAGE_PROVIDER: &[(&str, V)] = &[
+    ("emailprovider.mode", V::S("outage")),
+    ("emailprovider.latency_ms", V::I(1000)),
+    ("emailprovider.down_style", V::S("hang")),
+    ("emailprovider.outage_every_secs", V::I(60)),
+    ("emailprovider.outage_secs", V::I(25)),
+];
+
 /// Names of the presets `shoplab flags preset` accepts.
 pub const PRESETS: &[&str] = &[
     "case1-before",
@@ -342,6 +390,7 @@ pub const PRESETS: &[&str] = &[
     "case3-before",
     "case3-after",
     "case3-degraded-provider",
+    "case3-outage-provider",
     "case3-healthy-provider",
     "all-before",
     "all-after",
@@ -364,6 +413,7 @@ pub fn preset(name: &str) -> Option<Vec<(&'static str, V)>> {
         "case3-before" => before(Some(3)),
         "case3-after" => after(Some(3)),
         "case3-degraded-provider" => DEGRADED_PROVIDER.to_vec(),
+        "case3-outage-provider" => OUTAGE_PROVIDER.to_vec(),
         "case3-healthy-provider" => healthy(),
         "all-before" => FLAGS.iter().map(|f| (f.name, f.default)).collect(),
         "all-after" => after(None),
@@ -383,6 +433,15 @@ mod tests {
             assert!(values.iter().all(|(n, _)| find(n).is_some()), "{p} names an unknown flag");
         }
         assert!(preset("nope").is_none());
+    }
+
+    #[test]
+    fn case3_steps_follow_the_book_order() {
+        let names: Vec<_> = steps(3).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["auth.email_timeout_ms", "auth.email_circuit_breaker", "auth.async_email", "auth.rate_limit", "auth.bulkheads"]
+        );
     }
 
     #[test]

@@ -5,7 +5,6 @@ use super::*;
 
 fn cfg() -> BreakerConfig {
     BreakerConfig {
-        timeout: Duration::from_secs(5),
         failure_rate: 0.5,
         window: Duration::from_secs(10),
         min_calls: 4,
