@@ -71,6 +71,7 @@ pub fn value(spec: &RowSpec, summary: &Value, before: &Snapshot, after: &Snapsho
         Source::PromRatio(num, den) => {
             per(counter_delta(&num, before, after), Some(counter_delta(&den, before, after))).map(|r| r * 100.0)
         }
+        Source::PromQuotient(num, den) => per(counter_delta(&num, before, after), Some(counter_delta(&den, before, after))),
     }
 }
 
@@ -161,6 +162,7 @@ mod tests {
         assert_eq!(v(Source::PromRatio(hits, all)), Some(75.0), "30 hits of 40 lookups");
         let none = Counter { name: "nothing_total", labels: &[] };
         assert_eq!(v(Source::PromRatio(hits, none)), None, "no denominator, no ratio");
+        assert_eq!(v(Source::PromQuotient(hits, all)), Some(0.75), "a quotient is not a percentage");
     }
 
     #[test]
