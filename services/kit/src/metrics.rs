@@ -183,6 +183,12 @@ impl Metrics {
         r.register("shoplab_coalesced_requests", "Requests that shared another request's computation", self.coalesced.clone());
     }
 
+    /// Registers a family only one service exports (it lives in that service, e.g.
+    /// `services/product/src/metrics.rs`), so `/metrics` renders it with the kit's families.
+    pub fn register(&self, name: &str, help: &str, metric: impl prometheus_client::registry::Metric) {
+        self.registry.lock().expect("metrics registry poisoned").register(name, help, metric);
+    }
+
     /// Samples `pool` into the pool gauges at every scrape, under the label `pool=<name>`.
     pub fn track_pool(&self, name: &str, pool: sqlx::PgPool) {
         self.pools.lock().expect("pools poisoned").push((name.to_owned(), pool));
