@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_analytics_events_total": ("counter", {"stage"}),
     "shoplab_aggregator_lag_seconds": ("gauge", set()),
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
+    "shoplab_http_response_body_bytes_total": ("counter", {"route", "encoding"}),
+    "shoplab_conditional_requests_total": ("counter", {"route", "result"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -43,6 +45,7 @@ LABEL_VALUES: dict[str, set[str]] = {
 RESULT_VALUES = {
     "shoplab_cache_requests_total": {"hit", "miss", "stale", "refresh"},
     "shoplab_email_send_total": {"sent", "failed", "retried", "dead_lettered", "short_circuited"},
+    "shoplab_conditional_requests_total": {"not_modified", "modified"},
 }
 
 # Every flag name (`shoplab_flag_value{flag}`): services/kit/src/flags/registry.rs, listed in docs/flags.md.
@@ -52,7 +55,7 @@ FLAGS = {
     "analytics.request_coalescing", "auth.async_email", "auth.email_circuit_breaker", "auth.rate_limit",
     "auth.rate_limit_per_sec", "auth.rate_limit_burst", "auth.bulkheads", "emailprovider.mode",
     "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
-    "product.compression", "product.conditional_requests", "product.summary_fields", "product.local_cache",
+    "product.compression", "product.compression_min_bytes", "product.conditional_requests", "product.summary_fields", "product.local_cache",
     "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding", "product.hedged_requests",
     "auth.local_token_validation", "auth.rate_limit_store", "telemetry.trace_sampling",
 }
