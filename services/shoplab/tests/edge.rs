@@ -53,7 +53,7 @@ async fn the_edge_answers_repeated_gets_once_the_origin_allows_caching() {
     let dir = std::env::temp_dir().join(format!("shoplab-edge-test-{}", std::process::id()));
     let listen = format!("127.0.0.1:{}", free_port());
     let conf = shoplab::edge::prepare(&dir, &listen, &app_addr(&product)).unwrap();
-    let mut nginx = shoplab::edge::command(&conf).unwrap().kill_on_drop(true).spawn().unwrap();
+    let nginx = Nginx(shoplab::edge::command(&conf).unwrap().spawn().unwrap());
     let edge = format!("http://{listen}");
     let up = eventually(Duration::from_secs(5), || async { reqwest::get(format!("{edge}/healthz")).await.is_ok() }).await;
     assert!(up.is_some(), "nginx did not start");
@@ -86,8 +86,21 @@ async fn the_edge_answers_repeated_gets_once_the_origin_allows_caching() {
     assert_eq!(five_gets(&edge, "/admin/flags", None).await, vec![""; 5]);
     assert_eq!(origin_requests(&product, "/admin/flags").await - before, 5.0);
 
-    nginx.kill().await.unwrap();
+    drop(nginx);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// nginx stopped with SIGTERM when the test ends, pass or fail: the master then stops its workers (a
+/// SIGKILL would leave them running).
+struct Nginx(tokio::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        use nix::sys::signal::{Signal, kill};
+        if let Some(pid) = self.0.id() {
+            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
 }
 
 fn app_addr(url: &str) -> String {
