@@ -111,7 +111,8 @@ fn edge_proc(procs: &[Proc], offset: u16) -> Proc {
 fn spawn(p: &Proc, env: &[(&'static str, String)], provider_url: &str, colour: &'static str) -> anyhow::Result<Child> {
     let mut cmd = if p.bin == "edge" {
         // the upstream (product's address) is the edge's one argument
-        let dir = lab_secrets::home().join(format!("edge-{}", p.addr.rsplit(':').next().unwrap_or_default()));
+        // under the temp dir, not $SHOPLAB_HOME (0700): nginx's workers run as another user when started as root
+        let dir = std::env::temp_dir().join(format!("shoplab-edge-{}", p.addr.rsplit(':').next().unwrap_or_default()));
         crate::edge::command(&crate::edge::prepare(&dir, &p.addr, &p.args[0])?)?
     } else {
         // the same executable, so a lab always runs the services of the build that started it
