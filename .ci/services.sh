@@ -22,17 +22,23 @@ wait_for redis 6379
 wait_for rabbitmq 5672
 
 # ALTER SYSTEM keeps the libraries already listed; the restart happens once, on a server never configured.
-libs="$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'show shared_preload_libraries')"
+# The test suite runs its tests in parallel, each with its own database and pools (up to ~300 connections
+# at once), so a server still at Debian's 100 connections is raised to 500 in the same restart.
+psql_q() { psql -h 127.0.0.1 -U postgres -d postgres -Atc "$1"; }
+libs="$(psql_q 'show shared_preload_libraries')"
+restart=0
 case ",${libs// /}," in
   *,pg_stat_statements,*) echo "pg_stat_statements preloaded" ;;
-  *)
-    if command -v pg_ctlcluster >/dev/null; then
-      psql -h 127.0.0.1 -U postgres -d postgres -qc \
-        "alter system set shared_preload_libraries = '${libs:+$libs,}pg_stat_statements'"
-      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart
-      wait_for postgres 5432
-    else
-      echo "warning: Postgres does not preload pg_stat_statements (shoplab top-queries needs it)" >&2
-    fi
-    ;;
+  *) restart=1; psql_q "alter system set shared_preload_libraries = '${libs:+$libs,}pg_stat_statements'" >/dev/null ;;
 esac
+if [ "$(psql_q 'show max_connections')" -lt 500 ]; then
+  restart=1; psql_q "alter system set max_connections = 500" >/dev/null
+fi
+if [ "$restart" = 1 ]; then
+  if command -v pg_ctlcluster >/dev/null; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart
+    wait_for postgres 5432
+  else
+    echo "warning: restart Postgres to preload pg_stat_statements (shoplab top-queries) and allow 500 connections" >&2
+  fi
+fi

@@ -5,7 +5,15 @@
 //   10 % POST /login      a random seeded user (user<n>@shoplab.test / shoplab-pass)
 //    5 % POST /signup     a fresh address per iteration: sends (or queues) a verification email
 //    5 % /me/profile      GET, one in five a PUT of the display name
-// Every virtual user sends its own X-Client-Id, so the per-client rate limiter sees clients, not one IP.
+// Every virtual user sends its own X-Client-Id: a label for logs only. The rate limiter keys a request on
+// its bearer token's user, else on its address, so the token pool's users are the honest clients here.
+//
+// The flooder (FLOOD_RATE > 0): a scenario of its own, tagged client:flooder, one logged-in client from
+// this machine's address sending FLOOD_RATE validates/s from FLOOD_AT, a new X-Client-Id with every
+// request (the way a flooder dodged the old per-id limiter). With auth.rate_limit on it gets 429s
+// (lever_flood_refused) and the honest clients' validate p99 stays where it was; with it off, its
+// queries queue with everyone's on the critical pool. Off by default, so the calibrated case 3 runs
+// measure the same traffic as before.
 //
 // Provider chaos: with an admin token (SHOPLAB_ADMIN_TOKEN, else the file SHOPLAB_ADMIN_TOKEN_FILE names),
 // a second scenario degrades the provider at CHAOS_AT through PUT /admin/flags —
@@ -16,6 +24,7 @@
 //
 // Env: AUTH_URL (http://127.0.0.1:8082), RATE (100/s), DURATION (60s), VUS (50), MAX_VUS (400),
 //      USERS (10000), TOKEN_POOL (100 users logged in by setup), SLO_P99_MS (100),
+//      FLOOD_RATE (0: no flooder), FLOOD_AT (0s), FLOOD_USER (user number of the flooder's account, USERS),
 //      SHOPLAB_ADMIN_TOKEN[_FILE], CHAOS_AT (20s), CHAOS_MODE (flaky), CHAOS_LATENCY_MS (3000), CHAOS_ERROR_RATE (0.3), HEAL_AT.
 // Thresholds: validate p99 < SLO_P99_MS; server errors (5xx or no answer) < 1 % overall and on /validate.
 import http from 'k6/http';
@@ -33,7 +42,9 @@ const ADMIN_TOKEN = adminToken();
 const PASSWORD = 'shoplab-pass';
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
+const FLOOD_RATE = envInt('FLOOD_RATE', 0);
 const serverErrors = new Rate('server_errors');
+const floodRefused = new Rate('lever_flood_refused');
 const signupsCreated = new Counter('signups_created');
 const rateLimited = new Counter('rate_limited');
 // 2xx, and the answers this mix expects besides (429 from the rate limiter is counted on its own)
@@ -49,8 +60,22 @@ function scenarios() {
       preAllocatedVUs: envInt('VUS', 50),
       maxVUs: envInt('MAX_VUS', 400),
       exec: 'mix',
+      tags: { client: 'honest' },
     },
   };
+  if (FLOOD_RATE > 0) {
+    s.flooder = {
+      executor: 'constant-arrival-rate',
+      rate: FLOOD_RATE,
+      timeUnit: '1s',
+      duration: DURATION,
+      startTime: env('FLOOD_AT', '0s'),
+      preAllocatedVUs: envInt('FLOOD_VUS', 50),
+      maxVUs: envInt('FLOOD_MAX_VUS', 200),
+      exec: 'flood',
+      tags: { client: 'flooder' },
+    };
+  }
   if (ADMIN_TOKEN) {
     s.provider_chaos = { executor: 'shared-iterations', vus: 1, iterations: 1, startTime: env('CHAOS_AT', '20s'), exec: 'chaos' };
     const heal = env('HEAL_AT', '');
@@ -68,6 +93,7 @@ export const options = {
   thresholds: Object.assign(
     {
       'http_req_duration{name:validate}': [`p(99)<${SLO_P99_MS}`],
+      'http_req_duration{client:flooder}': ['max>=0'],
       server_errors: ['rate<0.01'],
       'server_errors{name:validate}': ['rate<0.01'],
       dropped_iterations: ['count>=0'],
@@ -91,7 +117,26 @@ export function setup() {
   if (tokens.length === 0) throw new Error(`no seeded user could log in at ${AUTH}: run \`shoplab seed\` and start auth serve`);
   const run = `k6-${Date.now().toString(36)}`;
   console.log(`case3: ${tokens.length} tokens; signups use ${run}-<vu>-<iter>@shoplab.test`);
-  return { tokens, run };
+  return { tokens, run, floodToken: FLOOD_RATE > 0 ? floodLogin() : null };
+}
+
+/** The flooder's own access token (one account, like a client stuck in a retry loop). */
+function floodLogin() {
+  const email = `user${envInt('FLOOD_USER', USERS)}@shoplab.test`;
+  const r = http.post(`${AUTH}/login`, JSON.stringify({ email, password: PASSWORD }), {
+    headers: Object.assign({ 'X-Client-Id': 'k6-setup' }, JSON_HEADERS),
+    tags: { name: 'setup_login' },
+  });
+  if (r.status !== 200) throw new Error(`the flooder (${email}) could not log in: ${r.status}`);
+  return r.json('access_token');
+}
+
+/** One flooder request: a validate under a brand-new client id every time. */
+export function flood(data) {
+  const headers = { Authorization: `Bearer ${data.floodToken}`, 'X-Client-Id': `flood-${__VU}-${__ITER}` };
+  const r = http.get(`${AUTH}/validate`, { headers, tags: { name: 'flood' } });
+  floodRefused.add(r.status === 429);
+  serverErrors.add(r.status === 0 || r.status >= 500, { name: 'flood' });
 }
 
 function headers(extra) {

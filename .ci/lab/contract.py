@@ -26,6 +26,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
     "shoplab_http_response_body_bytes_total": ("counter", {"route", "encoding"}),
     "shoplab_conditional_requests_total": ("counter", {"route", "result"}),
+    "shoplab_load_shed_total": ("counter", {"route"}),
+    "shoplab_hedged_requests_total": ("counter", {"outcome"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -48,17 +50,19 @@ RESULT_VALUES = {
     "shoplab_conditional_requests_total": {"not_modified", "modified"},
 }
 
-# Every flag name (`shoplab_flag_value{flag}`): services/kit/src/flags/registry.rs, listed in docs/flags.md.
-FLAGS = {
-    "product.eager_loading", "product.composite_indexes", "product.cache_ttl_secs", "product.refresh_ahead",
-    "product.cache_warming", "product.warm_top_n", "analytics.preaggregation",
-    "analytics.request_coalescing", "auth.async_email", "auth.email_circuit_breaker", "auth.rate_limit",
-    "auth.rate_limit_per_sec", "auth.rate_limit_burst", "auth.bulkheads", "emailprovider.mode",
-    "emailprovider.latency_ms", "emailprovider.error_rate", "emailprovider.down_style",
-    "product.compression", "product.compression_min_bytes", "product.conditional_requests", "product.summary_fields", "product.local_cache",
-    "product.redis_multiplexing", "product.keyset_pagination", "product.load_shedding", "product.hedged_requests",
-    "auth.local_token_validation", "auth.rate_limit_store", "telemetry.trace_sampling",
-}
+# Every flag name, read from the registry itself (services/kit/src/flags/registry.rs: `name: "..."` and
+# `lever("...", ...)`), so a panel may match any flag the services know and this list cannot drift.
+def _registry_flags() -> set[str]:
+    import pathlib
+    import re
+
+    src = (pathlib.Path(__file__).resolve().parents[2] / "services/kit/src/flags/registry.rs").read_text()
+    body = src[src.index("pub const FLAGS"):]
+    body = body[: body.index("\n];")]
+    return set(re.findall(r'(?:name: |lever\(\s*)"([a-z_]+\.[a-z0-9_]+)"', body))
+
+
+FLAGS = _registry_flags()
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 

@@ -176,3 +176,24 @@ test('the slow-query table lists the lab database\'s statements', { timeout: 200
   const text = await page.textContent('#statements tbody');
   assert.match(text, /lab\.flag/, 'the console\'s own reads of lab.flags / lab.flag_events are there');
 });
+
+test('chapter levers: grouped by chapter, a flip reaches the product service, the compare command shows', { timeout: 20000 }, async () => {
+  const LEVER = 'product.load_shedding';
+  const chapter = '#chapters .chapter[data-chapter="10"]';
+  const sw = `${chapter} li[data-flag="${LEVER}"] input[type=checkbox]`;
+  assert.match(await page.textContent(`${chapter} h3`), /Traffic Management \(ch\. 10; 9 in the case studies\)/);
+  await page.waitForSelector(`${sw}:not([disabled])`, { timeout: 5000 });
+  assert.equal(await page.isChecked(sw), false, 'before state: off');
+  await page.click(sw);
+  await within(2000, 'product /admin/flags shows the chapter lever on', async () => {
+    const body = await (await fetch(`${PRODUCT}/admin/flags`)).json();
+    const f = body.flags.find((x) => x.name === LEVER);
+    return f && f.value === true && f.updated_by === 'console:e2e';
+  });
+  await page.click(`${chapter} li[data-flag="${LEVER}"] button.compare`);
+  const cmd = `${chapter} li[data-flag="${LEVER}"] code.cmd`;
+  await page.waitForSelector(`${cmd}:not([hidden])`, { timeout: 2000 });
+  assert.equal((await page.textContent(cmd)).trim(), `shoplab lever ${LEVER} --compare`);
+  await page.click(sw);
+  await within(2000, 'and back off', () => page.evaluate((s) => !document.querySelector(s).checked, sw));
+});

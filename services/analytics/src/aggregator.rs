@@ -24,7 +24,7 @@ use futures::StreamExt;
 use kit::Config;
 use kit::app::Core;
 use kit::http::BaseState;
-use kit::metrics::{Metrics, StageLabels};
+use kit::metrics::Metrics;
 use kit::redis::redis::RedisError;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
@@ -33,8 +33,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::buckets::{self, Applied, Deltas, Keys};
-use crate::message::{self, EventBatch, Names};
+use crate::metrics::AnalyticsMetrics;
 use crate::redis_conn::RedisConn;
+use crate::topology::{self, EventBatch, Names};
 use crate::window::Window;
 
 /// Postgres connections: the flag listener holds one, the backfill snapshot uses another.
@@ -43,7 +44,7 @@ const POOL_SIZE: u32 = 4;
 pub const SERVICE: &str = "aggregator";
 /// Unacknowledged messages the broker may push ahead of the one being applied.
 const PREFETCH: u16 = 32;
-/// Pause after a failure before trying again (Redis or RabbitMQ down).
+/// Pause before a message is put back after Redis failed or a backfill was running.
 const RETRY: Duration = Duration::from_secs(1);
 /// How often an idle consumer checks that the pre-aggregates are still marked ready.
 const READY_CHECK: Duration = Duration::from_secs(2);
@@ -64,7 +65,8 @@ impl Aggregator {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let core = Core::connect(SERVICE, config.clone(), POOL_SIZE).await?;
         let redis = RedisConn::connect(&config.redis_url).await?;
-        crate::message::probe(&config.amqp_url).await?;
+        kit::amqp::probe(&config.amqp_url).await?;
+        AnalyticsMetrics::of(&core.metrics);
         Ok(Self { redis, keys: Keys::new(&config.redis_prefix), names: Names::new(&config.amqp_prefix), core })
     }
 
@@ -87,16 +89,7 @@ impl Aggregator {
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         crate::backfill::ensure(&self.core.db, &self.redis, &self.keys, &stop).await?;
         let ticker = tokio::spawn(roll_windows(self.redis.clone(), self.keys.clone(), stop.clone()));
-        let liveness = kit::health::Liveness::current();
-        while !stop.is_cancelled() {
-            liveness.session_started();
-            if let Err(e) = self.consume(&stop).await {
-                let error = format!("{e:#}");
-                liveness.session_failed(&error);
-                tracing::warn!(event = "aggregator_consume_failed", error = %error, "consumer lost; reconnecting");
-                tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(RETRY) => {} }
-            }
-        }
+        kit::worker::keep_running(SERVICE, &stop, || self.consume(&stop)).await;
         ticker.abort();
         Ok(())
     }
@@ -107,7 +100,7 @@ impl Aggregator {
         let ch = conn.create_channel().await?;
         ch.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
         let session = Session { republish: kit::amqp::confirm_channel(&conn).await?, stop: stop.clone() };
-        message::declare(&ch, &self.names).await?;
+        topology::declare(&ch, &self.names).await?;
         let opts = BasicConsumeOptions::default();
         let mut consumer =
             ch.basic_consume(self.names.queue.as_str().into(), SERVICE.into(), opts, FieldTable::default()).await?;
@@ -182,17 +175,16 @@ impl Aggregator {
         if attempts >= MAX_APPLY_ATTEMPTS {
             tracing::error!(event = "aggregator_batch_dead_lettered", message_id = %id, attempts, error = %e);
             delivery.reject(BasicRejectOptions { requeue: false }).await?;
-            let dead = StageLabels { stage: "dead_lettered" };
-            self.core.metrics.analytics_events.get_or_create(&dead).inc_by(batch.events.len() as u64);
+            AnalyticsMetrics::of(&self.core.metrics).count_events("dead_lettered", batch.events.len());
             return Ok(());
         }
         tracing::warn!(event = "aggregator_batch_refused", message_id = %id, attempts, error = %e, "will retry");
         let msg = kit::amqp::Outgoing {
             exchange: &self.names.exchange,
-            routing_key: message::ROUTING_KEY,
+            routing_key: topology::ROUTING_KEY,
             message_id: id,
             payload: &delivery.data,
-            headers: kit::amqp::attempts_headers(attempts),
+            headers: kit::amqp::attempts_headers(delivery, attempts),
         };
         match kit::amqp::publish(&session.republish, msg).await {
             Ok(()) => {
@@ -211,9 +203,9 @@ impl Aggregator {
     }
 
     fn count(&self, batch: &EventBatch, outcome: Applied) {
-        let m = &self.core.metrics;
+        let m = AnalyticsMetrics::of(&self.core.metrics);
         if outcome == Applied::Yes {
-            m.analytics_events.get_or_create(&StageLabels { stage: "aggregated" }).inc_by(batch.events.len() as u64);
+            m.count_events("aggregated", batch.events.len());
         }
         let lag = (Utc::now() - batch.ingested_at).as_seconds_f64().max(0.0);
         m.aggregator_lag.set(lag);

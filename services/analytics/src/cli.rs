@@ -84,14 +84,14 @@ async fn serve(config: Config, command: AnalyticsCommand) -> anyhow::Result<()> 
         }
         AnalyticsCommand::Relay { metrics_addr } => {
             let relay = RelayWorker::build(config).await?;
-            crate::worker::serve(relay.base(), &metrics_addr, |stop| relay.run(stop)).await?;
+            kit::worker::serve(relay.base(), &metrics_addr, |stop| relay.run(stop)).await?;
         }
         AnalyticsCommand::Aggregator { metrics_addr, rebuild } => {
             let aggregator = Aggregator::build(config).await?;
             if rebuild {
                 aggregator.rebuild().await?;
             }
-            crate::worker::serve(aggregator.base(), &metrics_addr, |stop| aggregator.run(stop)).await?;
+            kit::worker::serve(aggregator.base(), &metrics_addr, |stop| aggregator.run(stop)).await?;
         }
     }
     Ok(())

@@ -19,14 +19,14 @@ pub mod cli;
 pub mod dashboard;
 pub mod ingest;
 pub mod levers;
-pub mod message;
+pub mod metrics;
 pub mod openapi;
 pub mod redis_conn;
 pub mod relay;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod topology;
 pub mod window;
-pub mod worker;
 
 pub use startup::Application;

@@ -9,10 +9,10 @@ use kit::metrics::Metrics;
 
 use crate::buckets::Keys;
 use crate::levers::{Dashboards, Sources, request_coalescing};
-use crate::message::Names;
 use crate::redis_conn::RedisConn;
 use crate::routes;
 use crate::state::AppState;
+use crate::topology::Names;
 
 /// Name used in metrics, traces and logs.
 pub const SERVICE: &str = "analytics";

@@ -4,7 +4,7 @@ use kit::db::Db;
 use kit::metrics::Metrics;
 
 use crate::levers::Dashboards;
-use crate::message::Names;
+use crate::topology::Names;
 
 /// What handlers need; cheap to clone.
 #[derive(Clone)]

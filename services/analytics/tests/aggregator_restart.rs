@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use analytics::buckets::{self, Applied, Deltas};
 use analytics::levers::preaggregation::{from_buckets, from_raw_events};
-use analytics::message::EventBatch;
+use analytics::topology::EventBatch;
 use analytics::window::Window;
 use chrono::Utc;
 use kit::testing::eventually;

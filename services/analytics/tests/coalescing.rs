@@ -43,7 +43,10 @@ async fn hundred_identical_requests_share_one_computation() {
     let stats = &lab.dashboards.stats;
     assert_eq!(stats.computations(), 1);
     assert_eq!(stats.coalesced_statements(), STATEMENTS_PER_COMPUTATION, "the SQL of exactly one computation ran");
-    let coalesced = lab.api_metrics.coalesced.get_or_create(&RouteLabels { route: "/dashboards/{name}".into() }).get();
+    let coalesced = analytics::metrics::AnalyticsMetrics::of(&lab.api_metrics)
+        .coalesced
+        .get_or_create(&RouteLabels { route: "/dashboards/{name}".into() })
+        .get();
     assert_eq!(coalesced, 99);
     let scrape = lab.client.get(format!("{}/metrics", lab.url)).send().await.unwrap().text().await.unwrap();
     assert!(
@@ -60,6 +63,9 @@ async fn without_coalescing_every_request_computes() {
     let responses = join_all((0..20).map(|_| lab.dashboard("15m"))).await;
     assert!(responses.iter().all(|r| r.status() == 200));
     assert_eq!(lab.dashboards.stats.computations(), 20);
-    let coalesced = lab.api_metrics.coalesced.get_or_create(&RouteLabels { route: "/dashboards/{name}".into() }).get();
+    let coalesced = analytics::metrics::AnalyticsMetrics::of(&lab.api_metrics)
+        .coalesced
+        .get_or_create(&RouteLabels { route: "/dashboards/{name}".into() })
+        .get();
     assert_eq!(coalesced, 0);
 }

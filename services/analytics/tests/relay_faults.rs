@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use analytics::message::{self, Names};
+use analytics::topology::{self, Names};
 use kit::db::Db;
 use kit::metrics::Metrics;
-use kit::outbox::{MAX_ATTEMPTS, Relay, Table};
+use kit::outbox::{MAX_ATTEMPTS, OutboxMetrics, Relay};
 use kit::testing::TestEnv;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,17 +17,19 @@ use tokio::net::{TcpListener, TcpStream};
 async fn relay(env: &TestEnv, amqp_url: &str) -> (Relay, lapin::Connection) {
     let conn = kit::amqp::connect(amqp_url).await.expect("amqp");
     let channel = kit::amqp::confirm_channel(&conn).await.unwrap();
-    message::declare(&channel, &Names::new(&env.config().amqp_prefix)).await.unwrap();
+    let names = Names::new(&env.config().amqp_prefix);
+    env.delete_amqp_on_drop(names.names());
+    topology::declare(&channel, &names).await.unwrap();
     let metrics = Metrics::new("relay-test");
     let db = Db::from_pool(env.pool.clone(), "test", &metrics);
-    (Relay { db, table: Table::Analytics, channel, metrics, batch: 10 }, conn)
+    (Relay { db, outbox: analytics::relay::OUTBOX, channel, metrics, batch: 10 }, conn)
 }
 
 async fn enqueue(env: &TestEnv, routing_key: &str) -> uuid::Uuid {
     let exchange = Names::new(&env.config().amqp_prefix).exchange;
     let mut tx = env.pool.begin().await.unwrap();
     let payload = json!({ "ingested_at": chrono::Utc::now(), "events": [] });
-    let id = kit::outbox::enqueue(&mut tx, Table::Analytics, &exchange, routing_key, &payload).await.unwrap();
+    let id = kit::outbox::enqueue(&mut tx, &analytics::relay::OUTBOX, &exchange, routing_key, &payload).await.unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -37,7 +39,7 @@ async fn a_refused_row_is_parked_with_its_error_and_blocks_nothing() {
     let env = TestEnv::new().await;
     let (relay, _conn) = relay(&env, &env.config().amqp_url).await;
     let poison = enqueue(&env, "routed.nowhere").await;
-    let fine = enqueue(&env, message::ROUTING_KEY).await;
+    let fine = enqueue(&env, topology::ROUTING_KEY).await;
 
     let mut published = 0;
     for _ in 0..MAX_ATTEMPTS {
@@ -63,8 +65,9 @@ async fn a_refused_row_is_parked_with_its_error_and_blocks_nothing() {
     assert!(!poison_published && parked, "the refused row is parked, not published");
     assert_eq!(attempts, MAX_ATTEMPTS);
     assert!(error.unwrap_or_default().contains("unroutable"), "the row keeps its error");
-    assert_eq!(relay.metrics.outbox_parked.get(), 1, "parked rows are counted");
-    assert_eq!(relay.metrics.outbox_pending.get(), 0, "a parked row is no longer pending");
+    let gauges = relay.metrics.families::<OutboxMetrics>();
+    assert_eq!(gauges.parked.get(), 1, "parked rows are counted");
+    assert_eq!(gauges.pending.get(), 0, "a parked row is no longer pending");
     assert_eq!(relay.relay_batch().await.unwrap(), 0, "a parked row is never claimed again");
 }
 
@@ -73,7 +76,7 @@ async fn a_broker_that_stops_confirming_costs_one_timeout_and_no_open_transactio
     let env = TestEnv::new().await;
     let proxy = Proxy::start(&env.config().amqp_url).await;
     let (relay, _conn) = relay(&env, &proxy.url).await;
-    let id = enqueue(&env, message::ROUTING_KEY).await;
+    let id = enqueue(&env, topology::ROUTING_KEY).await;
     proxy.frozen.store(true, Ordering::SeqCst);
 
     let batch = tokio::spawn(async move { relay.relay_batch().await.map(|_| ()) });

@@ -27,6 +27,7 @@ Environment:
   AUTH_BREAKER_OPEN_MS, AUTH_BREAKER_HALF_OPEN_PROBES, AUTH_EMAIL_TIMEOUT_MS, AUTH_EMAIL_MAX_ATTEMPTS,
   AUTH_EMAIL_RETRY_BASE_MS, AUTH_EMAIL_RETRY_MAX_MS, AUTH_WORKER_CONCURRENCY, AUTH_WORKER_POOL_SIZE,
   AUTH_RELAY_BATCH              tuning, with defaults and meaning in docs/case-study-3.md
+  AUTH_TRUSTED_PROXIES          CIDRs/addresses whose X-Forwarded-For the rate limiter believes (none)
   OTEL_EXPORTER_OTLP_ENDPOINT   OTLP collector (unset: no export); OTEL_EXPORTER_OTLP_PROTOCOL,
                                 OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_SCHEDULE_DELAY
   RUST_LOG                      log filter (info)";
@@ -82,12 +83,12 @@ async fn serve(config: Config, command: AuthCommand, service: &'static str) -> a
         AuthCommand::Relay { metrics_addr } => {
             let core = Core::connect(service, config, settings.worker_pool).await?;
             let work = |stop| crate::relay::run(core.clone(), settings, stop);
-            crate::workers::serve(&core, &metrics_addr, work).await?;
+            kit::worker::serve(core.base(), &metrics_addr, work).await?;
         }
         AuthCommand::EmailWorker { metrics_addr } => {
             let core = Core::connect(service, config, settings.worker_pool).await?;
             let work = |stop| crate::worker::run(core.clone(), settings, stop);
-            crate::workers::serve(&core, &metrics_addr, work).await?;
+            kit::worker::serve(core.base(), &metrics_addr, work).await?;
         }
     }
     Ok(())

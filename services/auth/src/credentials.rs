@@ -4,7 +4,9 @@
 //! Access tokens carry `iss` ([`ISSUER`]) and `aud` ([`AUDIENCE`]), and both are required and checked:
 //! a token minted for another system with the same secret is not a shoplab token. The signature and
 //! expiry are checked locally; every route that acts for a user (`/validate`, `/me/*`, `/logout`) then
-//! checks the session row too, so a revoked session stops working at once. Refresh and verification
+//! checks the session row too, so a revoked session stops working at once — except `/validate` with
+//! `auth.local_token_validation`, which checks a revocation set reloaded every few seconds instead
+//! ([`crate::levers::local_token_validation`]). Refresh and verification
 //! tokens are 256 random bits of which only the SHA-256 is stored: a leaked table does not leak usable
 //! tokens. Password hashing lives in [`crate::passwords`].
 
@@ -40,6 +42,10 @@ pub struct Claims {
     pub iss: String,
     /// Audience: [`AUDIENCE`].
     pub aud: String,
+    /// When the session ends, seconds since the epoch: lets `/validate` answer without the session row
+    /// (`auth.local_token_validation`). Absent from tokens issued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sxp: Option<i64>,
 }
 
 /// Issues and checks access tokens.
@@ -70,11 +76,11 @@ impl Tokens {
         }
     }
 
-    /// A signed access token for `user` under `session`.
-    pub fn issue(&self, user: Uuid, session: Uuid) -> anyhow::Result<String> {
+    /// A signed access token for `user` under `session`, which ends at `session_end` (epoch seconds).
+    pub fn issue(&self, user: Uuid, session: Uuid, session_end: i64) -> anyhow::Result<String> {
         let iat = jsonwebtoken::get_current_timestamp();
-        let (iss, aud) = (ISSUER.to_owned(), AUDIENCE.to_owned());
-        let claims = Claims { sub: user, sid: session, iat, exp: iat + self.access_ttl.as_secs(), iss, aud };
+        let (iss, aud, sxp) = (ISSUER.to_owned(), AUDIENCE.to_owned(), Some(session_end));
+        let claims = Claims { sub: user, sid: session, iat, exp: iat + self.access_ttl.as_secs(), iss, aud, sxp };
         Ok(jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)?)
     }
 
@@ -127,7 +133,7 @@ mod tests {
     fn access_tokens_round_trip_and_reject_tampering() {
         let t = Tokens::new("secret", Duration::from_secs(60), Duration::from_secs(600));
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let token = t.issue(user, session).unwrap();
+        let token = t.issue(user, session, 0).unwrap();
         let claims = t.verify(&token).unwrap();
         assert_eq!((claims.sub, claims.sid, claims.iss.as_str(), claims.aud.as_str()), (user, session, ISSUER, AUDIENCE));
         let other = Tokens::new("other", Duration::from_secs(60), Duration::from_secs(600));

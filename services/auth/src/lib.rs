@@ -18,6 +18,7 @@ pub mod email;
 pub mod error;
 pub mod levers;
 pub mod login_throttle;
+pub mod metrics;
 pub mod openapi;
 pub mod passwords;
 pub mod relay;
@@ -27,7 +28,6 @@ pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod worker;
-pub mod workers;
 
 pub use settings::Settings;
 pub use startup::{Application, build};

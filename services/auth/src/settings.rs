@@ -101,6 +101,9 @@ pub struct Settings {
     pub relay_batch: i64,
     /// Postgres connections of the relay and the worker.
     pub worker_pool: u32,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` the rate limiter believes (`AUTH_TRUSTED_PROXIES`,
+    /// comma-separated CIDRs or addresses; default none: the TCP peer is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -135,6 +138,7 @@ impl Default for Settings {
             },
             relay_batch: 100,
             worker_pool: 8,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -190,8 +194,24 @@ impl Settings {
             email,
             relay_batch: var("AUTH_RELAY_BATCH", d.relay_batch)?,
             worker_pool: var("AUTH_WORKER_POOL_SIZE", d.worker_pool)?,
+            trusted_proxies: proxies("AUTH_TRUSTED_PROXIES")?,
         })
     }
+}
+
+/// A comma-separated list of CIDRs or single addresses (a bare address is its own /32 or /128).
+fn proxies(name: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let raw = kit::config::env_or(name, "");
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_net(s).ok_or_else(|| anyhow::anyhow!("{name}={raw}: {s} is not a CIDR or an IP address (default: none)")))
+        .collect()
+}
+
+/// `10.0.0.0/8`, `10.1.2.3` or `::1` as a network.
+pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    s.parse().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// `name` parsed as `T`, or `default` when unset; a bad value is one clear error.

@@ -14,7 +14,8 @@ use kit::http::StatusFn;
 use kit::metrics::Metrics;
 
 use crate::levers::bulkheads;
-use crate::levers::rate_limit::{PRUNE_EVERY, RateLimiter};
+use crate::levers::local_token_validation;
+use crate::levers::rate_limit_store::{Buckets, PRUNE_EVERY};
 use crate::settings::Settings;
 use crate::state::AppState;
 
@@ -30,7 +31,8 @@ pub async fn build(config: Config, settings: Settings, addr: &str) -> anyhow::Re
     let secret = crate::secret::resolve(settings.jwt_secret.as_ref(), settings.lab_mode)?;
     let core = lab_core(SERVICE, config).await?;
     let state = AppState::new(&core.config, &settings, &secret, core.flags.clone(), core.metrics.clone()).await?;
-    prune_limiter(Arc::downgrade(&state.limiter));
+    prune_limiter(Arc::downgrade(&state.buckets));
+    local_token_validation::spawn_refresher(state.clone());
     let base = core.base().with_status(status(state.clone(), settings));
     let router = kit::http::finish(crate::routes::router(state), base);
     Application::bind(addr, router).await
@@ -47,7 +49,7 @@ pub async fn lab_core(service: &'static str, config: Config) -> anyhow::Result<C
 }
 
 /// Forgets idle clients' token buckets every minute, for as long as the service lives.
-fn prune_limiter(limiter: std::sync::Weak<RateLimiter>) {
+fn prune_limiter(limiter: std::sync::Weak<Buckets>) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(PRUNE_EVERY).await;

@@ -11,7 +11,8 @@ use crate::email::ProviderClient;
 use crate::email::breaker::SharedBreaker;
 use crate::email::topology::Topology;
 use crate::levers::bulkheads::Pools;
-use crate::levers::rate_limit::RateLimiter;
+use crate::levers::local_token_validation::Revocations;
+use crate::levers::rate_limit_store::Buckets;
 use crate::login_throttle::LoginThrottle;
 use crate::passwords::Passwords;
 use crate::settings::Settings;
@@ -38,8 +39,12 @@ pub struct Inner {
     pub provider: ProviderClient,
     /// The email breaker (used when `auth.email_circuit_breaker` is on).
     pub breaker: Arc<SharedBreaker>,
-    /// Per-client token buckets (used when `auth.rate_limit` is on).
-    pub limiter: Arc<RateLimiter>,
+    /// Per-client token buckets (used when `auth.rate_limit` is on), local or in Redis.
+    pub buckets: Arc<Buckets>,
+    /// Proxies whose forwarded-for headers the rate limiter believes.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Recently revoked sessions (used when `auth.local_token_validation` is on).
+    pub revocations: Arc<Revocations>,
     /// Exchange names (the outbox rows name the exchange they go to).
     pub topology: Topology,
 }
@@ -62,6 +67,7 @@ impl AppState {
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
         let pools = Pools::connect(&config.database_url, settings, &metrics).await?;
+        let redis = kit::redis::connect(&config.redis_url, 8).await?;
         let inner = Inner {
             pools,
             passwords: Passwords::new(settings.argon2, settings.password_work).await?,
@@ -69,7 +75,9 @@ impl AppState {
             tokens: Tokens::new(jwt_secret, settings.access_ttl, settings.refresh_ttl),
             provider: ProviderClient::new(&config.email_provider_url)?,
             breaker: Arc::new(SharedBreaker::new(settings.breaker, metrics.clone())),
-            limiter: Arc::default(),
+            buckets: Arc::new(Buckets::new(redis, &config.redis_prefix)),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            revocations: Arc::default(),
             topology: Topology::new(&config.amqp_prefix, &settings.email),
             flags,
             metrics,

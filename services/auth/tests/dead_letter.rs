@@ -1,14 +1,15 @@
 //! Messages that cannot be delivered end in the dead-letter queue instead of looping forever: an
 //! unreadable payload at once, a message the provider keeps failing after the last attempt — counted in
-//! shoplab's own `shoplab-attempt` header, whatever the broker does with `x-death`.
+//! shoplab's own `shoplab-attempts` header, whatever the broker does with `x-death`.
 
 mod common;
 
 use std::time::Duration;
 
 use auth::email::topology::{ROUTING_KEY, Topology};
-use auth::worker::retry::{ATTEMPT_HEADER, attempt_of};
+use auth::worker::retry::attempt_of;
 use common::{Lab, eventually, metric, settings};
+use kit::amqp::ATTEMPTS_HEADER;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldArray, FieldTable, ShortString};
 use serde_json::json;
@@ -69,7 +70,7 @@ async fn a_message_the_provider_keeps_failing_is_dead_lettered_after_the_last_at
         assert_eq!(metric(&m, "shoplab_email_send_total", &[("result", result)]), n, "{result}");
     }
     let dead = ch.basic_get(topology.dlq.as_str().into(), BasicGetOptions { no_ack: true }).await.unwrap().expect("in the DLQ");
-    assert_eq!(attempt_of(&dead.delivery), 3, "dead-lettered at its third attempt, counted in {ATTEMPT_HEADER}");
+    assert_eq!(attempt_of(&dead.delivery), 3, "dead-lettered at its third attempt, counted in {ATTEMPTS_HEADER}");
     assert_eq!(lab.messages("doomed@shoplab.test").await["total"], 0);
     let _ = conn.close(200, "done".into()).await;
 }

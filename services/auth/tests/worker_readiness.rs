@@ -40,6 +40,8 @@ fn free_addr() -> String {
 #[tokio::test]
 async fn probing_a_worker_opens_no_broker_connection() {
     let env = TestEnv::new().await;
+    let settings = auth::settings::Settings::default();
+    env.delete_amqp_on_drop(auth::email::topology::Topology::new(&env.config().amqp_prefix, &settings.email).names());
     let mut config = env.config();
     let (proxied, connections) = counting_proxy(&config.amqp_url).await;
     config.amqp_url = proxied;
@@ -49,8 +51,8 @@ async fn probing_a_worker_opens_no_broker_connection() {
     let stop = CancellationToken::new();
     let relay_stop = stop.clone();
     tokio::spawn(async move {
-        let work = move |_| auth::relay::run(serve_core.clone(), auth::settings::Settings::default(), relay_stop);
-        auth::workers::serve(&core, &serve_addr, work).await
+        let work = move |_| auth::relay::run(serve_core.clone(), settings, relay_stop);
+        kit::worker::serve(core.base(), &serve_addr, work).await
     });
 
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod faults;
+pub mod inventory;
 pub mod openapi;
 pub mod routes;
 pub mod serve;

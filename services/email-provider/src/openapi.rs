@@ -9,6 +9,8 @@ use utoipa::OpenApi;
         follows the flags `emailprovider.mode` (healthy, slow, flaky, down), `emailprovider.latency_ms`, \
         `emailprovider.error_rate` and `emailprovider.down_style`, the faults the auth service's Traffic \
         Management levers are measured against."),
+    (name = "simulation", description = "A simulated dependency read with a slow tail (`emailprovider.tail_ms` \
+        for a share `emailprovider.tail_share` of reads), read by the product service's hedged requests lever."),
     (name = "admin", description = "The lab's flags: this process's view (open) and writes for every process \
         (Bearer admin token)."),
 ))]

@@ -38,7 +38,8 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
     let store = Arc::new(Store::with_capacity(keep));
     let admin_token = core.config.admin_token.clone();
     let state = ProviderState { store: store.clone(), faults: faults.clone(), admin_token };
-    let router = kit::http::finish(router(state), core.base());
+    let api = router(state).merge(crate::inventory::router(core.flags.clone()));
+    let router = kit::http::finish(api, core.base());
     let (listener, addr) = kit::app::bind(addr).await?;
     Ok(Application { listener, addr, router, faults, store })
 }

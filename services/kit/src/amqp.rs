@@ -1,8 +1,6 @@
 //! RabbitMQ: connecting with a clear error, naming with a per-lab prefix, publishing with confirms and
 //! trace context (bounded by a confirm timeout), and consumer spans that continue the publisher's trace.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -13,23 +11,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::deps;
 
-/// Names declared per prefix, so test environments can delete what their services declared.
-static DECLARED: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
-
-/// `<prefix>.<base>`, remembered for cleanup.
+/// `<prefix>.<base>`: a queue or exchange name under the lab's (or a test's) AMQP prefix. A service's
+/// topology lists every name it declares, so a test environment can delete them afterwards (AMQP itself
+/// cannot list queues).
 pub fn name(prefix: &str, base: &str) -> String {
-    let full = format!("{prefix}.{base}");
-    let mut map = DECLARED.get_or_init(Default::default).lock().expect("declared names poisoned");
-    let names = map.entry(prefix.to_owned()).or_default();
-    if !names.contains(&full) {
-        names.push(full.clone());
-    }
-    full
-}
-
-/// Every name handed out under `prefix` so far.
-pub fn declared(prefix: &str) -> Vec<String> {
-    DECLARED.get_or_init(Default::default).lock().expect("declared names poisoned").get(prefix).cloned().unwrap_or_default()
+    format!("{prefix}.{base}")
 }
 
 /// Connects, failing with one actionable line.
@@ -41,6 +27,14 @@ pub async fn connect(url: &str) -> anyhow::Result<Connection> {
         deps::endpoint(url)
     );
     Connection::connect(url, ConnectionProperties::default()).await.map_err(|e| deps::rabbitmq_error(url, &e))
+}
+
+/// Connects once and disconnects: a worker's start-up check, failing with [`connect`]'s one line when
+/// RabbitMQ is not reachable (the worker itself connects later, and again after every loss).
+pub async fn probe(url: &str) -> anyhow::Result<()> {
+    let conn = connect(url).await?;
+    let _ = conn.close(200, "probe".into()).await;
+    Ok(())
 }
 
 /// A channel with publisher confirms on.
@@ -160,45 +154,38 @@ pub fn consume_span(queue: &str, delivery: &lapin::message::Delivery) -> tracing
 }
 
 /// The header in which shoplab's consumers count a message's failed attempts. A header of the project's
-/// own, not RabbitMQ's `x-death`: brokers since 3.13 ignore a client-set `x-death` on republish.
+/// own, not RabbitMQ's `x-death`: RabbitMQ 3.13.0-3.13.2 and 4.x ignore an `x-death` a client publishes, so
+/// a count read from it starts again on every republish and a failing message retries for ever.
 pub const ATTEMPTS_HEADER: &str = "shoplab-attempts";
 
-/// Failed attempts recorded in [`ATTEMPTS_HEADER`] (0 when absent).
+/// Failed attempts recorded in [`ATTEMPTS_HEADER`] (0 when absent or unreadable).
 pub fn attempts(delivery: &lapin::message::Delivery) -> i64 {
     let Some(headers) = delivery.properties.headers() else { return 0 };
-    match headers.inner().get(ATTEMPTS_HEADER) {
+    let n = match headers.inner().get(ATTEMPTS_HEADER) {
         Some(AMQPValue::LongLongInt(n)) => *n,
         Some(AMQPValue::LongInt(n)) => i64::from(*n),
         Some(AMQPValue::ShortInt(n)) => i64::from(*n),
         Some(AMQPValue::ShortShortInt(n)) => i64::from(*n),
         Some(AMQPValue::LongUInt(n)) => i64::from(*n),
+        Some(AMQPValue::LongString(s)) => s.to_string().parse().unwrap_or(0),
         _ => 0,
-    }
+    };
+    n.max(0)
 }
 
-/// Headers carrying `attempts` in [`ATTEMPTS_HEADER`], for republishing a message that failed.
-pub fn attempts_headers(attempts: i64) -> FieldTable {
+/// The headers to republish a failed `delivery` with: its own, minus the broker's `x-` ones, with
+/// `attempts` failed attempts in [`ATTEMPTS_HEADER`] (trace context is set again by [`publish`]).
+pub fn attempts_headers(delivery: &lapin::message::Delivery, attempts: i64) -> FieldTable {
     let mut headers = FieldTable::default();
+    if let Some(old) = delivery.properties.headers() {
+        for (k, v) in old.inner() {
+            if !k.as_str().starts_with("x-") && k.as_str() != ATTEMPTS_HEADER {
+                headers.insert(k.clone(), v.clone());
+            }
+        }
+    }
     headers.insert(ShortString::from(ATTEMPTS_HEADER), AMQPValue::LongLongInt(attempts));
     headers
-}
-
-/// How many times RabbitMQ dead-lettered this message (the `x-death` count), i.e. past attempts.
-pub fn death_count(delivery: &lapin::message::Delivery) -> i64 {
-    let Some(headers) = delivery.properties.headers() else { return 0 };
-    let Some(AMQPValue::FieldArray(deaths)) = headers.inner().get("x-death") else { return 0 };
-    deaths
-        .as_slice()
-        .iter()
-        .filter_map(|d| match d {
-            AMQPValue::FieldTable(t) => match t.inner().get("count") {
-                Some(AMQPValue::LongLongInt(n)) => Some(*n),
-                Some(AMQPValue::LongInt(n)) => Some(i64::from(*n)),
-                _ => None,
-            },
-            _ => None,
-        })
-        .sum()
 }
 
 #[cfg(test)]

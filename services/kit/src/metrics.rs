@@ -1,13 +1,18 @@
-//! The Prometheus metrics listed in docs/architecture.md, "Metrics", one registry per process (or per test
-//! app).
+//! The Prometheus registry of a process (or of a test app) and the families every service has: HTTP
+//! latency, queries per request, Postgres pools, cache lookups and flag values (docs/architecture.md,
+//! "Metrics").
+//!
+//! A family only some processes have lives with the code that counts it and is added to the same registry
+//! through [`Families`]: the outbox gauges in [`crate::outbox`](mod@crate::outbox), each service's own in its `metrics.rs`.
 //!
 //! Every metric carries a constant `service` label. Names are the contract with the Grafana dashboards:
 //! change one and a panel goes blank. Latency histograms attach the trace id as an exemplar so a spike in
 //! Grafana links to the trace in Tempo. `/metrics` is served as OpenMetrics text (exemplars need it).
 
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,11 +22,19 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// Metric families a service (or a kit module used by some processes only) adds to a process's registry.
+/// [`Metrics::families`] creates and registers them once per registry; every series gets the `service`
+/// label.
+pub trait Families: Send + Sync + 'static {
+    /// Creates the families and registers each of them in `registry`.
+    fn register(registry: &mut Registry) -> Self;
+}
+
 /// The content type of `/metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Latency buckets (seconds): fine below 10 ms where the optimized paths live, coarse up to 30 s where a
-/// hanging email provider sits.
+/// hanging downstream sits.
 const LATENCY_BUCKETS: [f64; 17] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Queries per request: 1 and 2 (eager) must be told apart from 81 (N+1 on a page of 20).
@@ -70,24 +83,7 @@ pub struct FlagLabels {
     pub flag: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    /// sent | failed | retried | dead_lettered | short_circuited
-    pub result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DependencyLabels {
-    pub dependency: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StageLabels {
-    /// ingested | published | aggregated | dead_lettered
-    pub stage: &'static str,
-}
-
-/// Every metric family of docs/architecture.md, "Metrics"; cheap to clone (all handles are shared).
+/// The registry and the families every process has; cheap to clone (all handles are shared).
 #[derive(Clone)]
 pub struct Metrics {
     /// The registry `/metrics` encodes; behind a mutex only because registering needs `&mut`.
@@ -100,16 +96,8 @@ pub struct Metrics {
     pub pool_acquire: HistFamily<PoolLabels>,
     pub cache_requests: Family<CacheLabels, Counter>,
     pub flag_value: Family<FlagLabels, Gauge<f64, AtomicU64>>,
-    pub outbox_pending: Gauge,
-    /// Outbox rows given up on after repeated refusals (kept with their error for inspection).
-    pub outbox_parked: Gauge,
-    pub email_send: Family<ResultLabels, Counter>,
-    pub email_delivery: Histogram,
-    pub breaker_state: Family<DependencyLabels, Gauge>,
-    pub rate_limited: Family<RouteLabels, Counter>,
-    pub analytics_events: Family<StageLabels, Counter>,
-    pub aggregator_lag: Gauge<f64, AtomicU64>,
-    pub coalesced: Family<RouteLabels, Counter>,
+    /// The families services and kit modules added ([`Metrics::families`]), one per type.
+    families: Arc<RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
 }
 
 fn latency_hist() -> HistogramWithExemplars<TraceExemplar> {
@@ -138,15 +126,7 @@ impl Metrics {
             pool_acquire: Family::new_with_constructor(latency_plain),
             cache_requests: Family::default(),
             flag_value: Family::default(),
-            outbox_pending: Gauge::default(),
-            outbox_parked: Gauge::default(),
-            email_send: Family::default(),
-            email_delivery: Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
-            breaker_state: Family::default(),
-            rate_limited: Family::default(),
-            analytics_events: Family::default(),
-            aggregator_lag: Gauge::default(),
-            coalesced: Family::default(),
+            families: Arc::default(),
         };
         m.register_all(&mut r);
         *m.registry.lock().expect("metrics registry poisoned") = r;
@@ -160,31 +140,29 @@ impl Metrics {
         r.register("shoplab_db_pool_acquire_seconds", "Time waiting for a Postgres connection", self.pool_acquire.clone());
         r.register("shoplab_cache_requests", "Cache lookups by result", self.cache_requests.clone());
         r.register("shoplab_flag_value", "Current value of each lab flag (bool 0/1, enums by index)", self.flag_value.clone());
-        r.register("shoplab_outbox_pending", "Outbox rows not yet published", self.outbox_pending.clone());
-        r.register("shoplab_outbox_parked", "Outbox rows parked after repeated refusals", self.outbox_parked.clone());
-        r.register("shoplab_email_send", "Email send attempts by result", self.email_send.clone());
-        r.register(
-            "shoplab_email_delivery_seconds",
-            "From signup to email accepted by the provider",
-            self.email_delivery.clone(),
-        );
-        r.register(
-            "shoplab_circuit_breaker_state",
-            "Circuit breaker state: 0 closed, 1 half-open, 2 open",
-            self.breaker_state.clone(),
-        );
-        r.register("shoplab_rate_limited", "Requests refused by the rate limiter", self.rate_limited.clone());
-        r.register("shoplab_analytics_events", "Analytics events by pipeline stage", self.analytics_events.clone());
-        r.register(
-            "shoplab_aggregator_lag_seconds",
-            "Age of the newest event the aggregator applied",
-            self.aggregator_lag.clone(),
-        );
-        r.register("shoplab_coalesced_requests", "Requests that shared another request's computation", self.coalesced.clone());
     }
 
-    /// Registers a family only one service exports (it lives in that service, e.g.
-    /// `services/product/src/metrics.rs`), so `/metrics` renders it with the kit's families.
+    /// The families `F` of this registry: created and registered on first use, the same handles after.
+    /// This is how a service adds its own metrics (its `metrics.rs`) without kit knowing them.
+    pub fn families<F: Families>(&self) -> Arc<F> {
+        let key = TypeId::of::<F>();
+        let found = self.families.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let any = match found {
+            Some(any) => any,
+            None => {
+                let mut map = self.families.write().unwrap_or_else(PoisonError::into_inner);
+                map.entry(key)
+                    .or_insert_with(|| {
+                        let mut registry = self.registry.lock().expect("metrics registry poisoned");
+                        Arc::new(F::register(&mut registry))
+                    })
+                    .clone()
+            }
+        };
+        any.downcast::<F>().unwrap_or_else(|_| unreachable!("families are keyed by their type"))
+    }
+
+    /// Registers a family a service owns (its levers' own counters); it carries `service` like the rest.
     pub fn register(&self, name: &str, help: &str, metric: impl prometheus_client::registry::Metric) {
         self.registry.lock().expect("metrics registry poisoned").register(name, help, metric);
     }
@@ -219,5 +197,36 @@ impl Metrics {
                 self.pool_connections.get_or_create(&PoolStateLabels { pool: name.clone(), state }).set(v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Extra {
+        jobs: Counter,
+    }
+
+    impl Families for Extra {
+        fn register(registry: &mut Registry) -> Self {
+            let jobs = Counter::default();
+            registry.register("shoplab_test_jobs", "Jobs", jobs.clone());
+            Self { jobs }
+        }
+    }
+
+    /// A service's families are registered once per registry, share their handles, carry the `service`
+    /// label, and stay apart from another registry's.
+    #[test]
+    fn families_are_registered_once_per_registry() {
+        let (a, b) = (Metrics::new("worker-a"), Metrics::new("worker-b"));
+        a.families::<Extra>().jobs.inc();
+        a.families::<Extra>().jobs.inc();
+        assert_eq!(a.families::<Extra>().jobs.get(), 2);
+        assert_eq!(b.families::<Extra>().jobs.get(), 0);
+        let text = a.render();
+        assert_eq!(text.matches("# TYPE shoplab_test_jobs counter").count(), 1, "{text}");
+        assert!(text.contains("shoplab_test_jobs_total{service=\"worker-a\"} 2"), "{text}");
     }
 }

@@ -1,4 +1,10 @@
-//! The transactional outbox shared by auth (verification emails) and analytics (events).
+//! The transactional outbox: a service that must announce a change writes the message in the same
+//! transaction as the change, and a relay process publishes it.
+//!
+//! Each service has its own outbox table (the same columns, created by the service's migration) and says
+//! which with [`outbox!`](crate::outbox!), which builds the statements at compile time:
+//! `pub const OUTBOX: Outbox = kit::outbox!("orders.outbox");` — optionally with
+//! [`Outbox::on_published`], a function counting what the broker confirmed in the service's own metrics.
 //!
 //! A business change and the message announcing it are written in **one** Postgres transaction
 //! ([`enqueue`]); the [`Relay`] later publishes unpublished rows to RabbitMQ with publisher confirms and
@@ -15,8 +21,9 @@
 //!
 //! A row the broker refuses (unroutable, unknown exchange) does not block the rows behind it: it keeps
 //! its lease (a back-off), its attempts and error are recorded, and after [`MAX_ATTEMPTS`] it is *parked*
-//! (`parked_at`, `last_error`; counted by `shoplab_outbox_parked`) for a human to look at. Each round of
-//! the loop beats the process's [`crate::health::Liveness`], so `/readyz` reports a relay that stalls.
+//! (`parked_at`, `last_error`; counted by `shoplab_outbox_parked`, [`OutboxMetrics`]) for a human to look at. Each round of
+//! the loop beats the process's [`crate::health::Liveness`], so `/readyz` reports a relay that stalls
+//! (`crate::worker::STALL_AFTER`).
 
 use std::time::Duration;
 
@@ -29,18 +36,43 @@ use uuid::Uuid;
 
 use crate::amqp::{Outgoing, PublishError, publish};
 use crate::db::{Db, traced};
-use crate::metrics::Metrics;
+use crate::metrics::{Families, Metrics};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-/// Which outbox table; each has the same columns (migrations 0003 and 0004).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Table {
-    Auth,
-    Analytics,
+/// One service's outbox: its table's statements and what to do with the payloads the broker confirmed.
+/// Built by [`outbox!`](crate::outbox!).
+#[derive(Clone, Copy)]
+pub struct Outbox {
+    sql: Sql,
+    /// Called after a batch was marked published, with the payloads the broker confirmed.
+    on_published: fn(&Metrics, &[&Value]),
 }
 
-macro_rules! sql_for {
+impl Outbox {
+    #[doc(hidden)]
+    pub const fn from_sql(sql: Sql) -> Self {
+        Self { sql, on_published: |_, _| {} }
+    }
+
+    /// Runs `f` with the confirmed payloads of every batch (e.g. to count what a payload carries).
+    pub const fn on_published(self, f: fn(&Metrics, &[&Value])) -> Self {
+        Self { on_published: f, ..self }
+    }
+
+    /// The NOTIFY channel that wakes this outbox's relays (the table's name).
+    pub fn channel(&self) -> &'static str {
+        self.sql.channel
+    }
+}
+
+/// `kit::outbox!("schema.table")`: the [`Outbox`] of a table with the outbox columns (`id`, `message_id`,
+/// `exchange`, `routing_key`, `payload`, `traceparent`, `claimed_until`, `published_at`, `parked_at`,
+/// `attempts`, `last_error`). The table name must be a literal: the statements are `&'static str`.
+#[macro_export]
+macro_rules! outbox {
     ($t:literal) => {
-        Sql {
+        $crate::outbox::Outbox::from_sql($crate::outbox::Sql {
             insert: concat!(
                 "insert into ",
                 $t,
@@ -67,44 +99,55 @@ macro_rules! sql_for {
             parked: concat!("select count(*) from ", $t, " where parked_at is not null"),
             notify: concat!("select pg_notify('", $t, "', '')"),
             channel: $t,
-        }
+        })
     };
 }
 
-struct Sql {
-    insert: &'static str,
+/// The statements of one outbox table (built by [`outbox!`](crate::outbox!)).
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Sql {
+    pub insert: &'static str,
     /// Leases up to $1 claimable rows for $2 seconds; commits on its own.
-    claim: &'static str,
-    mark: &'static str,
+    pub claim: &'static str,
+    pub mark: &'static str,
     /// Gives leases back (the broker went away mid-batch): the rows are claimable again at once.
-    release: &'static str,
+    pub release: &'static str,
     /// Records a refusal of row $1 with error $2; parks it at $3 attempts. Its lease is kept as back-off.
-    refused: &'static str,
-    pending: &'static str,
-    parked: &'static str,
-    notify: &'static str,
+    pub refused: &'static str,
+    pub pending: &'static str,
+    pub parked: &'static str,
+    pub notify: &'static str,
     /// NOTIFY channel that wakes relays.
-    channel: &'static str,
+    pub channel: &'static str,
 }
 
-impl Table {
-    fn sql(self) -> Sql {
-        match self {
-            Table::Auth => sql_for!("auth.outbox"),
-            Table::Analytics => sql_for!("analytics.outbox"),
-        }
+/// The outbox gauges, registered in the processes that run a relay.
+pub struct OutboxMetrics {
+    /// Rows not yet published (`shoplab_outbox_pending`).
+    pub pending: Gauge,
+    /// Rows given up on after repeated refusals, kept with their error for inspection (`shoplab_outbox_parked`).
+    pub parked: Gauge,
+}
+
+impl Families for OutboxMetrics {
+    fn register(r: &mut Registry) -> Self {
+        let m = Self { pending: Gauge::default(), parked: Gauge::default() };
+        r.register("shoplab_outbox_pending", "Outbox rows not yet published", m.pending.clone());
+        r.register("shoplab_outbox_parked", "Outbox rows parked after repeated refusals", m.parked.clone());
+        m
     }
 }
 
 /// Writes a message into the outbox inside the caller's transaction; returns its message id.
 pub async fn enqueue(
     tx: &mut sqlx::PgConnection,
-    table: Table,
+    outbox: &Outbox,
     exchange: &str,
     routing_key: &str,
     payload: &Value,
 ) -> Result<Uuid, sqlx::Error> {
-    let sql = table.sql();
+    let sql = &outbox.sql;
     let id = Uuid::now_v7();
     let tp = crate::propagation::current_traceparent();
     traced(
@@ -120,13 +163,11 @@ pub async fn enqueue(
 pub const LEASE: Duration = Duration::from_secs(15);
 /// Refusals after which a row is parked instead of retried.
 pub const MAX_ATTEMPTS: i32 = 5;
-/// A relay whose loop has not completed a round for this long is reported stalled by `/readyz`.
-pub const STALL_AFTER: Duration = Duration::from_secs(15);
 
 /// Publishes outbox rows to RabbitMQ.
 pub struct Relay {
     pub db: Db,
-    pub table: Table,
+    pub outbox: Outbox,
     pub channel: lapin::Channel,
     pub metrics: Metrics,
     /// Rows leased per claim.
@@ -147,8 +188,9 @@ impl Relay {
     /// Runs until `stop` is cancelled: drains the outbox, then waits for a NOTIFY or 1 s.
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         let liveness = crate::health::Liveness::current();
+        self.refresh_pending().await;
         let mut listener = PgListener::connect_with(&self.db.pool).await?;
-        listener.listen(self.table.sql().channel).await?;
+        listener.listen(self.outbox.sql.channel).await?;
         while !stop.is_cancelled() {
             let n = self.relay_batch().await?;
             liveness.beat();
@@ -166,7 +208,7 @@ impl Relay {
     /// Leases, publishes and marks one batch; returns how many rows were published. Fails (after giving
     /// back the leases of the rows it did not get to) when the broker connection is unusable.
     pub async fn relay_batch(&self) -> anyhow::Result<usize> {
-        let sql = self.table.sql();
+        let sql = &self.outbox.sql;
         let lease = LEASE.as_secs_f64();
         let mut rows: Vec<Row> =
             traced(sql.claim, sqlx::query_as(sql.claim).bind(self.batch).bind(lease).fetch_all(&self.db.pool)).await?;
@@ -188,8 +230,10 @@ impl Relay {
         if !done.is_empty() {
             traced(sql.mark, sqlx::query(sql.mark).bind(&done).execute(&self.db.pool)).await?;
         }
-        let published: Vec<&Row> = rows.iter().filter(|r| done.contains(&r.id)).collect();
-        self.metrics.analytics_events_published(self.table, &published);
+        let published: Vec<&Value> = rows.iter().filter(|r| done.contains(&r.id)).map(|r| &r.payload).collect();
+        if !published.is_empty() {
+            (self.outbox.on_published)(&self.metrics, &published);
+        }
         self.refresh_pending().await;
         match failure {
             Some(e) => Err(e),
@@ -213,7 +257,7 @@ impl Relay {
 
     /// Counts a refusal against `row`, parking it after [`MAX_ATTEMPTS`].
     async fn record_refusal(&self, row: &Row, e: &anyhow::Error) -> anyhow::Result<()> {
-        let sql = self.table.sql();
+        let sql = &self.outbox.sql;
         let error = e.to_string();
         tracing::warn!(event = "outbox_row_refused", id = row.id, message_id = %row.message_id, error = %error);
         let q = sqlx::query(sql.refused).bind(row.id).bind(&error).bind(MAX_ATTEMPTS);
@@ -223,12 +267,13 @@ impl Relay {
 
     /// Updates `shoplab_outbox_pending` and `shoplab_outbox_parked`.
     pub async fn refresh_pending(&self) {
-        let sql = self.table.sql();
+        let sql = &self.outbox.sql;
+        let gauges = self.metrics.families::<OutboxMetrics>();
         if let Ok(n) = sqlx::query_scalar::<_, i64>(sql.pending).fetch_one(&self.db.pool).await {
-            self.metrics.outbox_pending.set(n);
+            gauges.pending.set(n);
         }
         if let Ok(n) = sqlx::query_scalar::<_, i64>(sql.parked).fetch_one(&self.db.pool).await {
-            self.metrics.outbox_parked.set(n);
+            gauges.parked.set(n);
         }
     }
 }
@@ -238,16 +283,6 @@ fn refused(e: &anyhow::Error) -> bool {
     e.downcast_ref::<PublishError>().is_some_and(PublishError::is_refused)
 }
 
-impl Metrics {
-    /// Counts the events (not the rows) published: an analytics row carries a whole batch in `events`, so
-    /// `published` compares with `ingested` and `aggregated`, which count events too.
-    fn analytics_events_published(&self, table: Table, rows: &[&Row]) {
-        if table != Table::Analytics {
-            return;
-        }
-        let n: usize = rows.iter().map(|r| r.payload.get("events").and_then(Value::as_array).map_or(1, Vec::len)).sum();
-        if n > 0 {
-            self.analytics_events.get_or_create(&crate::metrics::StageLabels { stage: "published" }).inc_by(n as u64);
-        }
-    }
-}
+#[cfg(all(test, feature = "test-support"))]
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -5,8 +5,8 @@
 //! let env = kit::testing::TestEnv::new().await;
 //! let app = product::Application::build(env.config(), "127.0.0.1:0").await?;
 //! ```
-//! The database is dropped, the Redis keys deleted and the declared queues/exchanges removed when the
-//! `TestEnv` is dropped.
+//! The database is dropped, the Redis keys deleted and the queues/exchanges handed to
+//! [`TestEnv::delete_amqp_on_drop`] removed when the `TestEnv` is dropped.
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -26,6 +26,8 @@ pub struct TestEnv {
     pub pool: PgPool,
     /// Config pointing every service at the isolated names.
     config: Config,
+    /// Queue and exchange names to delete on drop (AMQP cannot list them by prefix).
+    amqp_names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TestEnv {
@@ -46,7 +48,7 @@ impl TestEnv {
         config.redis_prefix = format!("t:{}:", &id[..16]);
         config.amqp_prefix = format!("t.{}", &id[..16]);
         config.admin_token = Some("test-admin-token".into());
-        Self { db_name, pool, config }
+        Self { db_name, pool, config, amqp_names: Default::default() }
     }
 
     /// The config services under test are built from.
@@ -59,11 +61,21 @@ impl TestEnv {
         self.config.admin_token.as_deref().unwrap_or_default()
     }
 
-    async fn cleanup(db_name: String, config: Config) {
+    /// Deletes these queues/exchanges (the names a service's topology declares) when the env is dropped.
+    pub fn delete_amqp_on_drop(&self, names: impl IntoIterator<Item = String>) {
+        let mut kept = self.amqp_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for n in names {
+            if !kept.contains(&n) {
+                kept.push(n);
+            }
+        }
+    }
+
+    async fn cleanup(db_name: String, config: Config, amqp_names: Vec<String>) {
         if let Ok(pool) = crate::redis::connect(&config.redis_url, 1).await {
             let _ = crate::redis::delete_prefix(&pool, &config.redis_prefix).await;
         }
-        Self::delete_amqp_names(&config).await;
+        Self::delete_amqp_names(&config, amqp_names).await;
         if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", server_url())).await {
             let sql = format!("drop database if exists {db_name} with (force)");
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
@@ -72,9 +84,8 @@ impl TestEnv {
 }
 
 impl TestEnv {
-    /// Deletes every queue and exchange declared under this environment's prefix.
-    async fn delete_amqp_names(config: &Config) {
-        let names = crate::amqp::declared(&config.amqp_prefix);
+    /// Deletes the queues and exchanges handed to [`TestEnv::delete_amqp_on_drop`].
+    async fn delete_amqp_names(config: &Config, names: Vec<String>) {
         if names.is_empty() {
             return;
         }
@@ -92,10 +103,11 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         let (db, config) = (self.db_name.clone(), self.config.clone());
+        let names = std::mem::take(&mut *self.amqp_names.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         // Drop cannot be async and the test's runtime may be shutting down: clean up on a fresh one.
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                rt.block_on(Self::cleanup(db, config));
+                rt.block_on(Self::cleanup(db, config, names));
             }
         })
         .join();

@@ -23,6 +23,7 @@ use crate::levers::conditional_requests;
 use crate::levers::eager_loading::{self, Filter, PageQuery};
 use crate::levers::refresh_ahead::{self, LoadError, Loader};
 use crate::levers::summary_fields;
+use crate::levers::{hedged_requests, load_shedding};
 use crate::model::{
     self, Category, Cursor, Limit, ListParams, NewPrice, Page, PriceChanged, ProductDetail, SearchParams, SearchText,
 };
@@ -36,7 +37,10 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .routes(routes!(search))
         .routes(routes!(list_categories))
         .routes(routes!(update_price))
-        .with_state(state)
+        .routes(routes!(availability))
+        .with_state(state.clone())
+        // only the API routes: health, metrics and admin are added outside and never shed
+        .layer(axum::middleware::from_fn_with_state(state, load_shedding::layer))
 }
 
 /// A loader that serializes one page of `q`.
@@ -172,4 +176,16 @@ async fn update_price(
     tracing::info!(event = "price_updated", product.id = id, amount_cents = body.amount_cents);
     let price = model::Price { amount_cents: body.amount_cents, currency };
     Ok((StatusCode::OK, Json(PriceChanged { product_id: id, price, valid_from })))
+}
+
+/// A product's stock as the inventory service reports it (a dependency with a slow tail; hedged when
+/// `product.hedged_requests` is on).
+#[utoipa::path(get, path = "/products/{id}/availability", tag = "products",
+    params(("id" = i64, Path, minimum = 1, description = "product id")),
+    responses((status = 200, description = "`{product_id, available}` from the inventory service"),
+        (status = 400, description = "id is not a positive integer"), (status = 503, description = "the inventory service did not answer")))]
+#[tracing::instrument(skip_all, fields(product.id = id))]
+async fn availability(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<axum::Json<serde_json::Value>> {
+    let id = model::product_id(id)?;
+    Ok(axum::Json(hedged_requests::availability(&state, id).await?))
 }

@@ -8,7 +8,7 @@ use kit::config::env_or;
 use serde_json::json;
 
 use crate::cache::Keys;
-use crate::levers::{cache_warming, composite_indexes, compression};
+use crate::levers::{cache_warming, composite_indexes, compression, hedged_requests, load_shedding};
 use crate::metrics::ProductMetrics;
 use crate::state::AppState;
 
@@ -37,11 +37,13 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
         redis: redis.clone(),
         flags: core.flags.clone(),
         metrics: core.metrics.clone(),
-        product_metrics: ProductMetrics::register(&core.metrics),
+        product_metrics: ProductMetrics::of(&core.metrics),
         keys: Keys::new(&config.redis_prefix),
         database_url: config.database_url.clone(),
         admin_token: config.admin_token.clone(),
         flights: Default::default(),
+        shedder: load_shedding::Shedder::new(&core.metrics),
+        hedger: hedged_requests::Hedger::new(&config.email_provider_url, &core.metrics)?,
     };
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());

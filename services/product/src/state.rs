@@ -6,6 +6,10 @@ use kit::flags::Flags;
 use kit::metrics::Metrics;
 
 use crate::cache::Keys;
+use std::sync::Arc;
+
+use crate::levers::hedged_requests::Hedger;
+use crate::levers::load_shedding::Shedder;
 use crate::levers::refresh_ahead::Flights;
 use crate::metrics::ProductMetrics;
 
@@ -20,7 +24,7 @@ pub struct AppState {
     pub flags: Flags,
     pub metrics: Metrics,
     /// The product service's own families (response bytes, revalidations), registered in `metrics`.
-    pub product_metrics: ProductMetrics,
+    pub product_metrics: Arc<ProductMetrics>,
     /// Cache key builder under this instance's Redis prefix.
     pub keys: Keys,
     /// Where the index lever opens its own connection (its advisory lock is session-scoped).
@@ -29,4 +33,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// In-process single-flight bookkeeping of the refresh-ahead lever.
     pub flights: Flights,
+    /// The load-shedding lever's slots and counter.
+    pub shedder: Arc<Shedder>,
+    /// The inventory dependency's client and the hedging lever's bookkeeping.
+    pub hedger: Arc<Hedger>,
 }

@@ -6,7 +6,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::{calibrate, compare, console, database, doctor, flags, health, reset, seed, up};
+use crate::{calibrate, compare, console, database, doctor, flags, health, lever, reset, seed, up};
 
 /// shoplab: a reference e-commerce API whose performance optimizations are flags you flip live.
 #[derive(Parser, Debug)]
@@ -40,6 +40,8 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run a case study's k6 scenario; with --compare before vs after, with --steps one lever at a time.
     Case(compare::CaseArgs),
+    /// One lever: `list` shows every lever by chapter; `NAME --compare` runs its scenario off, then on.
+    Lever(lever::LeverArgs),
     /// Find the rate at which each case's before state shows the book's before shape; store it for `case`.
     Calibrate(calibrate::CalibrateArgs),
     /// Put a case (default: all) back to its starting state: before flags, cache emptied, queues drained.
@@ -72,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => doctor::run(&cli.database_url, &cli.redis_url, &cli.amqp_url).await,
         Command::Console(args) => console::run(&cli.database_url, args).await,
         Command::Case(args) => compare::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
+        Command::Lever(args) => lever::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::Calibrate(args) => calibrate::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::Reset(args) => reset::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::Up(args) => up::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,

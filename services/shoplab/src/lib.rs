@@ -10,6 +10,7 @@ pub mod edge;
 pub mod flags;
 pub mod health;
 pub mod lab_secrets;
+pub mod lever;
 pub mod reset;
 pub mod scrape;
 pub mod seed;

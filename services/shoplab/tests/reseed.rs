@@ -65,6 +65,7 @@ async fn settle(s: &Sources) -> Result<(), Option<Vec<&'static str>>> {
 async fn reseeding_the_events_rebuilds_every_window_from_the_new_ones() {
     let env = TestEnv::new().await;
     let config = env.config();
+    env.delete_amqp_on_drop(analytics::topology::Names::new(&config.amqp_prefix).names());
     let seed = |events| run_with(&config.database_url, &config.redis_url, &config.redis_prefix, sizes(events));
     seed(3_000).await.expect("first seed");
 

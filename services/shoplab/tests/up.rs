@@ -49,10 +49,11 @@ async fn start_up(
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_shoplab"));
     // stay below the ephemeral range (32768+), where a client connection may hold a port
     let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
-    // The services run in child processes, so their queue and exchange names are declared there; name
-    // them here too, so the TestEnv deletes them when the test ends (and no empty queues pile up).
-    let _ = auth::email::topology::Topology::new(&cfg.amqp_prefix, &auth::settings::Settings::from_env().unwrap().email);
-    let _ = analytics::message::Names::new(&cfg.amqp_prefix);
+    // The services run in child processes, so their queue and exchange names are declared there; hand
+    // them to the TestEnv too, so it deletes them when the test ends (and no empty queues pile up).
+    let email = auth::settings::Settings::from_env().unwrap().email;
+    env.delete_amqp_on_drop(auth::email::topology::Topology::new(&cfg.amqp_prefix, &email).names());
+    env.delete_amqp_on_drop(analytics::topology::Names::new(&cfg.amqp_prefix).names());
     let mut cmd = Command::new(&exe);
     cmd.env_remove("SHOPLAB_ADMIN_TOKEN").env_remove("AUTH_JWT_SECRET").env_remove("AUTH_JWT_SECRET_FILE");
     if let Some(t) = token {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::member;
 use crate::dashboard::Counts;
-use crate::message::{EventRecord, Kind};
+use crate::topology::{EventRecord, Kind};
 use crate::window::Grain;
 
 /// Per-bucket counter and product-view increments, for both grains.

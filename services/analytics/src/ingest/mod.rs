@@ -16,14 +16,14 @@ use chrono::Utc;
 use kit::ApiResult;
 use kit::db::{Db, traced};
 use kit::extract::Json;
-use kit::metrics::StageLabels;
-use kit::outbox::{Table, enqueue};
+use kit::outbox::enqueue;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::message::{EventBatch, EventRecord, ROUTING_KEY};
+use crate::metrics::AnalyticsMetrics;
 use crate::state::AppState;
+use crate::topology::{EventBatch, EventRecord, ROUTING_KEY};
 use validate::{BatchIn, Event};
 
 /// Answer of `POST /events`.
@@ -54,7 +54,7 @@ pub async fn ingest(State(state): State<AppState>, Json(batch): Json<BatchIn>) -
     let total = events.len();
     let inserted = store(&state.db, &state.names.exchange, events).await?;
     tracing::Span::current().record("inserted", inserted);
-    state.metrics.analytics_events.get_or_create(&StageLabels { stage: "ingested" }).inc_by(inserted as u64);
+    AnalyticsMetrics::of(&state.metrics).count_events("ingested", inserted);
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: inserted, duplicates: total - inserted })))
 }
 
@@ -80,7 +80,7 @@ async fn store(db: &Db, exchange: &str, events: Vec<Event>) -> Result<usize, sql
             events: events.iter().filter(|e| inserted.contains(&e.id)).map(record).collect(),
         };
         let payload = serde_json::to_value(&batch).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        enqueue(&mut tx, Table::Analytics, exchange, ROUTING_KEY, &payload).await?;
+        enqueue(&mut tx, &crate::relay::OUTBOX, exchange, ROUTING_KEY, &payload).await?;
     }
     tx.commit().await?;
     Ok(inserted.len())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::message::Kind;
+use crate::topology::Kind;
 
 /// Most events one request may carry.
 pub const MAX_BATCH: usize = 1000;

@@ -29,6 +29,7 @@ use tracing::Instrument;
 
 use super::Stats;
 use crate::dashboard::Dashboard;
+use crate::metrics::AnalyticsMetrics;
 use crate::window::Window;
 
 /// The flag that switches this lever.
@@ -57,7 +58,7 @@ impl Coalescer {
     /// An empty coalescer counting into `metrics` and `stats`.
     pub fn new(metrics: Metrics, stats: Arc<Stats>) -> Self {
         // at 0 from the start: "nothing coalesced yet" is a value on the dashboard, not an empty panel
-        drop(metrics.coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }));
+        drop(AnalyticsMetrics::of(&metrics).coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }));
         Self { cache: Cache::builder().max_capacity(64).time_to_live(WINDOW).build(), metrics, stats }
     }
 
@@ -94,7 +95,7 @@ impl Coalescer {
         let coalesced = !led.load(Ordering::Relaxed);
         tracing::Span::current().record("coalesced", coalesced);
         if coalesced {
-            self.metrics.coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }).inc();
+            AnalyticsMetrics::of(&self.metrics).coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }).inc();
         }
         res.map_err(|e| ApiError::Internal(anyhow::anyhow!("{e:#}")))
     }

@@ -33,6 +33,7 @@ impl Lab {
     /// A fresh environment with the API serving on a free port.
     pub async fn start() -> Self {
         let env = TestEnv::new().await;
+        env.delete_amqp_on_drop(analytics::topology::Names::new(&env.config().amqp_prefix).names());
         let api = analytics::startup::build_api(env.config(), "127.0.0.1:0").await.expect("build analytics API");
         let (api_metrics, dashboards) = (api.metrics.clone(), api.dashboards.clone());
         let url = kit::testing::serve(api.app);
@@ -143,7 +144,8 @@ impl Worker {
     /// Events this aggregator applied (`shoplab_analytics_events_total{stage="aggregated"}`).
     pub fn aggregated(&self) -> u64 {
         let m = self.metrics.as_ref().expect("aggregator metrics");
-        m.analytics_events.get_or_create(&kit::metrics::StageLabels { stage: "aggregated" }).get()
+        let stage = analytics::metrics::StageLabels { stage: "aggregated" };
+        analytics::metrics::AnalyticsMetrics::of(m).events.get_or_create(&stage).get()
     }
 }
 

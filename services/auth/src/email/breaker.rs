@@ -22,8 +22,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use kit::metrics::{DependencyLabels, Metrics};
+use kit::metrics::Metrics;
 use serde::Serialize;
+
+use crate::metrics::{AuthMetrics, DependencyLabels};
 
 /// The dependency label of the email breaker's metrics.
 pub const DEPENDENCY: &str = "email-provider";
@@ -308,7 +310,10 @@ impl SharedBreaker {
     }
 
     fn export(&self, state: State) {
-        self.metrics.breaker_state.get_or_create(&DependencyLabels { dependency: DEPENDENCY }).set(state.gauge());
+        AuthMetrics::of(&self.metrics)
+            .breaker_state
+            .get_or_create(&DependencyLabels { dependency: DEPENDENCY })
+            .set(state.gauge());
     }
 }
 

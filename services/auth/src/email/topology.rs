@@ -12,7 +12,7 @@
 //! backoff tier (1 s, 2 s, 4 s ... capped) has one queue per jitter step (50 %, 75 % and 100 % of the
 //! tier, [`super::JITTER_STEPS`]), each with that `x-message-ttl`, and the worker picks one at random.
 //! When the message expires, `x-dead-letter-exchange` brings it back to the main exchange. The attempt
-//! number rides in the message's own `shoplab-attempt` header (see `crate::worker::retry`), not in the
+//! count rides in the message's own `shoplab-attempts` header (see `crate::worker::retry`), not in the
 //! broker's `x-death`. No delayed-message plugin, no timers in the worker.
 
 use std::time::Duration;
@@ -72,6 +72,13 @@ impl Topology {
             dlq: kit::amqp::name(prefix, "auth.email.dlq"),
             waits,
         }
+    }
+
+    /// Every queue and exchange name [`Topology::declare`] declares (a test environment deletes them).
+    pub fn names(&self) -> Vec<String> {
+        let fixed = [&self.exchange, &self.queue, &self.retry_exchange, &self.dead_exchange, &self.dlq];
+        let waits = self.waits.iter().flatten().map(|w| &w.queue);
+        fixed.into_iter().chain(waits).cloned().collect()
     }
 
     /// A wait queue after failed attempt `attempt` (1-based): one of its tier's jitter steps, at random.

@@ -18,13 +18,14 @@
 //! show the backlog and the delay the request no longer pays.
 
 use kit::error::ApiResult;
-use kit::metrics::{Metrics, ResultLabels};
-use kit::outbox::{Table, enqueue};
+use kit::metrics::Metrics;
+use kit::outbox::enqueue;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::email::VerificationEmail;
 use crate::email::topology::ROUTING_KEY;
+use crate::metrics::{AuthMetrics, ResultLabels};
 use crate::state::AppState;
 
 /// What happened to a signup's verification email.
@@ -54,7 +55,7 @@ pub async fn send_verification(state: &AppState, tx: &mut sqlx::PgConnection, em
 /// Writes `email` to the outbox in the caller's transaction.
 pub async fn defer(state: &AppState, tx: &mut sqlx::PgConnection, email: &VerificationEmail) -> Result<(), sqlx::Error> {
     let payload = serde_json::to_value(email).expect("a verification email serializes");
-    enqueue(tx, Table::Auth, &state.topology.exchange, ROUTING_KEY, &payload).await?;
+    enqueue(tx, &crate::relay::OUTBOX, &state.topology.exchange, ROUTING_KEY, &payload).await?;
     Ok(())
 }
 
@@ -68,5 +69,5 @@ pub async fn mark_sent(tx: &mut sqlx::PgConnection, token: Option<&str>) -> Resu
 
 /// Counts one `shoplab_email_send_total{result}`.
 pub fn count(metrics: &Metrics, result: &'static str) {
-    metrics.email_send.get_or_create(&ResultLabels { result }).inc();
+    AuthMetrics::of(metrics).email_send.get_or_create(&ResultLabels { result }).inc();
 }

@@ -59,7 +59,7 @@ pub async fn send_now(state: &AppState, tx: &mut sqlx::PgConnection, mut email: 
 async fn delivered(state: &AppState, tx: &mut sqlx::PgConnection, email: &VerificationEmail) -> ApiResult<Delivery> {
     mark_sent(tx, email.token.as_deref()).await?;
     count(&state.metrics, "sent");
-    state.metrics.email_delivery.observe(email.age_secs());
+    crate::metrics::AuthMetrics::of(&state.metrics).email_delivery.observe(email.age_secs());
     Ok(Delivery::Sent)
 }
 

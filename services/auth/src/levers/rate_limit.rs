@@ -1,85 +1,41 @@
 //! Lever `auth.rate_limit` (book chapter "Traffic Management"): a token bucket per client.
 //!
 //! The book's case study had "no circuit breaker, no rate limiting" before, and added "per-client
-//! token-bucket rate limiting". Each client (`X-Client-Id` header, else the peer IP) owns a bucket of
-//! `auth.rate_limit_burst` tokens refilled at `auth.rate_limit_per_sec`; a request takes one token, and
-//! with the bucket empty it is answered `429 Too Many Requests` with `Retry-After` (seconds until the next
-//! token) before it touches a pool, a hash or the provider. One noisy client (a retry storm, a
-//! credential-stuffing run) then costs the others nothing.
+//! token-bucket rate limiting". Each client owns a bucket of `auth.rate_limit_burst` tokens refilled at
+//! `auth.rate_limit_per_sec`; a request takes one token, and with the bucket empty it is answered
+//! `429 Too Many Requests` with `Retry-After` (seconds until the next token) before it touches a pool, a
+//! hash or the provider. One noisy client (a retry storm, a credential-stuffing run) then costs the
+//! others nothing.
 //!
 //! - before: every request goes in, however many a client sends.
-//! - after: governor's keyed GCRA limiter (a token bucket without a timer per client). When a trainer
-//!   changes the rate or burst flags, the limiter is rebuilt with the new quota at the next request
-//!   (every bucket starts full again).
+//! - after: one bucket per client, in this instance or in Redis (`auth.rate_limit_store`).
 //!
-//! Cost: a hash-map lookup per request, memory per active client (pruned every minute), and honest
-//! clients behind one IP (an office NAT) share a bucket unless they send an id — which is why k6 sends
-//! `X-Client-Id` per virtual user. Refused requests count in `shoplab_rate_limited_total{route}`.
+//! Who "the client" is decides whether the limit holds. A key the client chooses is no key: a flooder
+//! that sends a new `X-Client-Id` with every request would get a fresh bucket every time. So the key is
+//! what the client cannot make up: the subject of a valid bearer token (`user:<id>`, one budget per
+//! account however many addresses it comes from), else the peer address (`ip:<addr>/32`; an IPv6 peer
+//! by its /64). `X-Forwarded-For` and `Forwarded` are believed only from a peer in
+//! `AUTH_TRUSTED_PROXIES` (the lab's reverse proxy); from anyone else they are one more header a client
+//! makes up. `X-Client-Id` is a label for logs only.
+//!
+//! Cost: a JWT signature check and a bucket lookup per request; honest clients behind one address (an
+//! office NAT, or every k6 virtual user on one machine) share the address's bucket until they log in.
+//! Refused requests count in `shoplab_rate_limited_total{route}`.
 
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use ipnet::IpNet;
 use kit::error::ApiError;
 use kit::flags::Flags;
 use kit::metrics::{Metrics, RouteLabels};
 
+use crate::metrics::AuthMetrics;
 use crate::state::AppState;
-
-/// How often idle clients' buckets are forgotten.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// One quota's limiter.
-struct Bucket {
-    per_sec: u32,
-    burst: u32,
-    limiter: DefaultKeyedRateLimiter<String>,
-}
-
-/// The per-client limiter, rebuilt when its flags change.
-#[derive(Default)]
-pub struct RateLimiter {
-    current: ArcSwapOption<Bucket>,
-}
-
-impl RateLimiter {
-    /// Takes a token from `client`'s bucket; `Err(wait)` when it is empty.
-    pub fn check(&self, client: &str, per_sec: u32, burst: u32) -> Result<(), Duration> {
-        let bucket = self.bucket(per_sec.max(1), burst.max(1));
-        bucket.limiter.check_key(&client.to_owned()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
-    }
-
-    /// The limiter for this quota, building it if the flags changed.
-    fn bucket(&self, per_sec: u32, burst: u32) -> Arc<Bucket> {
-        if let Some(b) = self.current.load_full().filter(|b| b.per_sec == per_sec && b.burst == burst) {
-            return b;
-        }
-        let quota = Quota::per_second(nonzero(per_sec)).allow_burst(nonzero(burst));
-        let fresh = Arc::new(Bucket { per_sec, burst, limiter: DefaultKeyedRateLimiter::keyed(quota) });
-        tracing::info!(event = "rate_limiter_rebuilt", per_sec, burst);
-        self.current.store(Some(fresh.clone()));
-        fresh
-    }
-
-    /// Forgets clients whose buckets are full again (called periodically).
-    pub fn prune(&self) {
-        if let Some(b) = self.current.load_full() {
-            b.limiter.retain_recent();
-            b.limiter.shrink_to_fit();
-        }
-    }
-}
-
-fn nonzero(n: u32) -> NonZeroU32 {
-    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
-}
 
 /// Middleware on every auth API route.
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -87,23 +43,77 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
         // before: no limit at all
         return next.run(req).await;
     }
-    // after: one bucket per client
+    // after: one bucket per client, keyed on who it is, not on what it says it is
     let (per_sec, burst) = quota(&state.flags);
-    match state.limiter.check(&client_key(&req), per_sec, burst) {
+    let key = client_key(&state, &req);
+    match state.buckets.take(&state.flags.string("auth.rate_limit_store"), &key, per_sec, burst).await {
         Ok(()) => next.run(req).await,
         Err(wait) => refuse(&state, &req, wait),
     }
 }
 
-/// The client's key: its `X-Client-Id`, else its IP address.
-fn client_key(req: &Request) -> String {
-    if let Some(id) = req.headers().get("x-client-id").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
-        return format!("id:{}", &id[..id.len().min(128)]);
+/// The bucket's key: the bearer token's subject, else the client's address.
+fn client_key(state: &AppState, req: &Request) -> String {
+    if let Ok(claims) = state.tokens.from_headers(req.headers()) {
+        return format!("user:{}", claims.sub);
     }
-    match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    match peer {
+        Some(peer) => format!("ip:{}", address_key(client_ip(peer, req.headers(), &state.trusted_proxies))),
         None => "ip:unknown".to_owned(),
     }
+}
+
+/// An IPv4 address as it is; an IPv6 address as its /64, the block one subscriber gets: a client that
+/// owns 2^64 addresses must not own 2^64 buckets.
+fn address_key(ip: IpAddr) -> IpNet {
+    let prefix = if ip.is_ipv4() { 32 } else { 64 };
+    IpNet::new(ip, prefix).map(|n| n.trunc()).unwrap_or_else(|_| IpNet::from(ip))
+}
+
+/// The client's address: the peer, or — when the peer is a trusted proxy — the nearest address in
+/// `X-Forwarded-For` (else `Forwarded: for=`) that is not one of our proxies. Read from the right: the
+/// left part of the chain is whatever the client sent, only the hops our proxies appended are true.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops = forwarded_chain(headers);
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        client = *hop;
+        if !is_trusted(hop) {
+            break;
+        }
+    }
+    client
+}
+
+/// The addresses of `X-Forwarded-For` (or, without it, of `Forwarded`'s `for=`), left to right; the
+/// chain stops at the first entry that is not an address (obfuscated or garbled).
+fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
+    let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
+    let xff: Vec<&str> = values("x-forwarded-for").map(str::trim).collect();
+    let entries: Vec<&str> = if xff.is_empty() {
+        values("forwarded")
+            .filter_map(|e| e.split(';').find_map(|p| p.trim().strip_prefix("for=").or(p.trim().strip_prefix("For="))))
+            .collect()
+    } else {
+        xff
+    };
+    let parsed: Vec<Option<IpAddr>> = entries.iter().map(|e| parse_hop(e)).collect();
+    let valid_tail = parsed.iter().rev().take_while(|p| p.is_some()).count();
+    parsed[parsed.len() - valid_tail..].iter().flatten().copied().collect()
+}
+
+/// `1.2.3.4`, `"[2001:db8::1]:4711"` or `1.2.3.4:80` as an address.
+fn parse_hop(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim().trim_matches('"');
+    s.parse()
+        .ok()
+        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| s.trim_start_matches('[').trim_end_matches(']').parse().ok())
 }
 
 fn quota(flags: &Flags) -> (u32, u32) {
@@ -114,12 +124,12 @@ fn quota(flags: &Flags) -> (u32, u32) {
 /// Publishes `route`'s refusal counter at 0 before the first 429, so "no request refused" is a value
 /// on the dashboard rather than an empty panel.
 pub fn count_from_zero(metrics: &Metrics, route: &str) {
-    drop(metrics.rate_limited.get_or_create(&RouteLabels { route: route.to_owned() }));
+    drop(AuthMetrics::of(metrics).rate_limited.get_or_create(&RouteLabels { route: route.to_owned() }));
 }
 
 fn refuse(state: &AppState, req: &Request, wait: Duration) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    state.metrics.rate_limited.get_or_create(&RouteLabels { route }).inc();
+    AuthMetrics::of(&state.metrics).rate_limited.get_or_create(&RouteLabels { route }).inc();
     let retry_after_secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::TooManyRequests { retry_after_secs }.into_response()
 }
@@ -128,22 +138,40 @@ fn refuse(state: &AppState, req: &Request, wait: Duration) -> Response {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_client_gets_its_burst_then_waits() {
-        let limiter = RateLimiter::default();
-        for _ in 0..3 {
-            assert!(limiter.check("a", 1, 3).is_ok());
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
         }
-        let wait = limiter.check("a", 1, 3).expect_err("bucket empty");
-        assert!(wait <= Duration::from_secs(1));
-        assert!(limiter.check("b", 1, 3).is_ok(), "another client has its own bucket");
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
     }
 
     #[test]
-    fn a_new_quota_rebuilds_the_limiter() {
-        let limiter = RateLimiter::default();
-        assert!(limiter.check("a", 1, 1).is_ok());
-        assert!(limiter.check("a", 1, 1).is_err());
-        assert!(limiter.check("a", 1, 2).is_ok(), "a changed burst starts from a full bucket");
+    fn an_ipv6_client_is_keyed_by_its_64_block() {
+        assert_eq!(address_key(ip("2001:db8:1:2:aaaa::1")), address_key(ip("2001:db8:1:2:bbbb::9")));
+        assert_ne!(address_key(ip("2001:db8:1:2::1")), address_key(ip("2001:db8:1:3::1")));
+        assert_eq!(address_key(ip("192.0.2.7")).to_string(), "192.0.2.7/32");
+    }
+
+    #[test]
+    fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+        let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
+        assert_eq!(client_ip(ip("9.9.9.9"), &h, &[]), ip("9.9.9.9"));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_nearest_untrusted_hop_is_the_client() {
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 2.2.2.2, 10.0.0.7")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("2.2.2.2"), "the left part is the client's own invention");
+        let h = headers(&[("forwarded", "for=\"[2001:db8::1]:4711\";proto=http, for=10.0.0.9")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("2001:db8::1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), &HeaderMap::new(), &trusted), ip("10.0.0.1"), "no header: the proxy itself");
+        let h = headers(&[("x-forwarded-for", "3.3.3.3, garbage")]);
+        assert_eq!(client_ip(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.1"), "a garbled hop ends the believable chain");
     }
 }

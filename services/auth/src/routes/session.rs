@@ -26,6 +26,7 @@ use crate::credentials::{Authenticated, random_token, token_hash};
 use crate::domain::Email;
 use crate::error::AuthResult;
 use crate::levers::bulkheads::Work;
+use crate::levers::local_token_validation::{self, Validation};
 use crate::passwords::Admitted;
 use crate::state::AppState;
 
@@ -54,15 +55,6 @@ pub struct TokenResponse {
     pub expires_in: u64,
     /// Opaque; exchange it at `POST /refresh`.
     pub refresh_token: String,
-}
-
-/// Answer of `GET /validate`.
-#[derive(Serialize, ToSchema)]
-pub struct Validation {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    /// When the session (not the access token) ends.
-    pub session_expires_at: DateTime<Utc>,
 }
 
 /// Exchanges email + password for tokens.
@@ -134,11 +126,17 @@ async fn open_session(state: &AppState, user_id: Uuid) -> ApiResult<TokenRespons
     let mut conn = db.acquire().await?;
     let q = sqlx::query(INSERT).bind(session_id).bind(user_id).bind(token_hash(&refresh)).bind(expires_at);
     traced(INSERT, q.execute(&mut *conn)).await?;
-    tokens(state, user_id, session_id, refresh)
+    tokens(state, user_id, session_id, expires_at, refresh)
 }
 
-fn tokens(state: &AppState, user_id: Uuid, session_id: Uuid, refresh_token: String) -> ApiResult<TokenResponse> {
-    let access_token = state.tokens.issue(user_id, session_id)?;
+fn tokens(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    ends: DateTime<Utc>,
+    refresh_token: String,
+) -> ApiResult<TokenResponse> {
+    let access_token = state.tokens.issue(user_id, session_id, ends.timestamp())?;
     let expires_in = state.tokens.access_ttl.as_secs();
     Ok(TokenResponse { user_id, access_token, token_type: "Bearer", expires_in, refresh_token })
 }
@@ -161,7 +159,7 @@ pub(crate) async fn refresh(State(state): State<AppState>, Json(req): Json<Refre
     let q = sqlx::query_as(ROTATE).bind(token_hash(req.refresh_token.trim())).bind(token_hash(&fresh)).bind(expires_at);
     let row: Option<(Uuid, Uuid)> = traced(ROTATE, q.fetch_optional(&mut *conn)).await?;
     let (session_id, user_id) = row.ok_or_else(|| ApiError::Unauthorized("unknown, revoked or expired refresh token".into()))?;
-    Ok(Json(tokens(&state, user_id, session_id, fresh)?))
+    Ok(Json(tokens(&state, user_id, session_id, expires_at, fresh)?))
 }
 
 /// Checks an access token and its session: the call every other service makes per request.
@@ -172,16 +170,10 @@ pub(crate) async fn refresh(State(state): State<AppState>, Json(req): Json<Refre
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(user.id = tracing::field::Empty))]
 pub(crate) async fn validate(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Validation>> {
-    const SESSION: &str = "select user_id, expires_at, revoked_at from auth.sessions where id = $1";
     let claims = state.tokens.from_headers(&headers)?;
-    let db = state.pools.for_work(&state.flags, Work::Critical);
-    let mut conn = db.acquire().await?;
-    let row: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> =
-        traced(SESSION, sqlx::query_as(SESSION).bind(claims.sid).fetch_optional(&mut *conn)).await?;
-    let live = row.filter(|(user, expires, revoked)| *user == claims.sub && *expires > Utc::now() && revoked.is_none());
-    let (user_id, session_expires_at, _) = live.ok_or_else(|| ApiError::Unauthorized("session revoked or expired".into()))?;
-    tracing::Span::current().record("user.id", tracing::field::display(user_id));
-    Ok(Json(Validation { user_id, session_id: claims.sid, session_expires_at }))
+    let valid = local_token_validation::validate(&state, &claims).await?;
+    tracing::Span::current().record("user.id", tracing::field::display(valid.user_id));
+    Ok(Json(valid))
 }
 
 /// Ends the caller's session: its access tokens stop validating and its refresh token stops working.
@@ -196,5 +188,7 @@ pub(crate) async fn logout(State(state): State<AppState>, Authenticated(claims):
     let db = state.pools.for_work(&state.flags, Work::Critical);
     let mut conn = db.acquire().await?;
     traced(REVOKE, sqlx::query(REVOKE).bind(claims.sid).bind(claims.sub).execute(&mut *conn)).await?;
+    // this instance stops accepting the token at once; the others at their next refresh
+    state.revocations.revoke(claims.sid);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,8 @@
 //!    spending an attempt, and the ones behind it stay in the queue);
 //! 4. accepted -> one transaction records the message id in `auth.processed_messages` and stamps
 //!    `email_verifications.sent_at`; then ack;
-//! 5. failed -> republished to a wait queue of its attempt (exponential backoff + jitter), the attempt
-//!    number in shoplab's own `shoplab-attempt` header ([`retry`]), and acked; or, after the last attempt
+//! 5. failed -> republished to a wait queue of its attempt (exponential backoff + jitter), the failed
+//!    attempts counted in shoplab's own `shoplab-attempts` header ([`retry`]), and acked; or, after the last attempt
 //!    (or a permanent 4xx), rejected into the dead-letter queue.
 //!
 //! Killed at any point, nothing is lost (unacked messages are redelivered) and nothing is sent twice:
@@ -82,7 +82,7 @@ pub struct Worker {
 /// Consumes until `stop` is cancelled, reconnecting after failures.
 pub async fn run(core: Core, settings: Settings, stop: CancellationToken) -> anyhow::Result<()> {
     let worker = Arc::new(Worker::new(core, settings)?);
-    crate::workers::keep_running("email-worker", &stop, || worker.clone().session(stop.clone())).await;
+    kit::worker::keep_running(SERVICE, &stop, || worker.clone().session(stop.clone())).await;
     Ok(())
 }
 
@@ -119,9 +119,9 @@ impl Worker {
         tokio::select! {
             _ = &mut work => anyhow::bail!("the consumer stopped (connection to RabbitMQ lost?)"),
             _ = stop.cancelled() => {
-                // stop taking messages, let the ones in flight finish
+                // stop taking messages, let the ones in flight finish (the harness's drain deadline)
                 let _ = ch.basic_cancel(tag, BasicCancelOptions::default()).await;
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut work).await;
+                let _ = tokio::time::timeout(kit::worker::DRAIN, &mut work).await;
             }
         }
         let _ = conn.close(200, "worker stopping".into()).await;
@@ -168,7 +168,7 @@ impl Worker {
             tracing::warn!(event = "mark_processed_failed", error = %e);
             return Outcome::transient(e);
         }
-        self.core.metrics.email_delivery.observe(email.age_secs());
+        crate::metrics::AuthMetrics::of(&self.core.metrics).email_delivery.observe(email.age_secs());
         Outcome::Sent
     }
 

@@ -47,6 +47,7 @@ impl Lab {
     /// Starts the provider and auth serve with `settings`.
     pub async fn start(settings: Settings) -> Self {
         let env = TestEnv::new().await;
+        env.delete_amqp_on_drop(auth::email::topology::Topology::new(&env.config().amqp_prefix, &settings.email).names());
         let provider = email_provider::build(env.config(), "127.0.0.1:0").await.expect("build provider");
         let provider_url = format!("http://127.0.0.1:{}", provider.port());
         let stop = CancellationToken::new();

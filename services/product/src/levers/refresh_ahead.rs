@@ -137,7 +137,10 @@ async fn single_flight(state: &AppState, slot: Slot, version: u64, loader: Loade
         }
     };
     if !led {
-        state.metrics.coalesced.get_or_create(&RouteLabels { route: slot.route.to_owned() }).inc();
+        crate::metrics::ProductMetrics::of(&state.metrics)
+            .coalesced
+            .get_or_create(&RouteLabels { route: slot.route.to_owned() })
+            .inc();
     }
     flight.await
 }

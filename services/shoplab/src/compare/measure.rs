@@ -33,6 +33,11 @@ pub struct Measures {
     pub emails_dead_lettered: Option<f64>,
     pub outbox_pending: Option<f64>,
     pub rate_limited: Option<f64>,
+    /// Case 3: verification emails the provider accepted (after it healed and the queues drained), as a
+    /// percentage of the measured run's signup attempts.
+    pub emails_delivered_pct: Option<f64>,
+    /// Case 3: logins answered without a 5xx (or a transport error), in percent.
+    pub login_availability_pct: Option<f64>,
 }
 
 /// A row of the Results table: name, getter, and whether lower is better.
@@ -64,6 +69,8 @@ pub const ROWS: &[Row] = &[
     Row { name: "emails dead-lettered", get: |m| m.emails_dead_lettered, lower_is_better: true },
     Row { name: "outbox pending (end)", get: |m| m.outbox_pending, lower_is_better: true },
     Row { name: "rate limited (429)", get: |m| m.rate_limited, lower_is_better: true },
+    Row { name: "emails delivered (%)", get: |m| m.emails_delivered_pct, lower_is_better: false },
+    Row { name: "login availability (%)", get: |m| m.login_availability_pct, lower_is_better: false },
 ];
 
 /// Builds a phase's measures from the k6 summary and the scrapes taken before and after the run.
@@ -107,7 +114,16 @@ pub fn measure(label: &str, service: &str, summary: &Value, before: &Scrape, aft
         emails_dead_lettered: emails("dead_lettered"),
         outbox_pending: Some(after.total("shoplab_outbox_pending", &[("service", "auth-relay")])).filter(|_| service == "auth"),
         rate_limited: Some(delta("shoplab_rate_limited_total", &[])).filter(|_| service == "auth"),
+        emails_delivered_pct: None,
+        login_availability_pct: stat(summary, "server_errors{name:login}", "rate")
+            .filter(|_| service == "auth")
+            .map(|failed| (1.0 - failed) * 100.0),
     }
+}
+
+/// Emails delivered as a percentage of signup attempts (None without attempts).
+pub fn delivered_pct(sent: f64, attempts: Option<f64>) -> Option<f64> {
+    attempts.filter(|a| *a > 0.0).map(|a| sent / a * 100.0)
 }
 
 /// Statements per `GET /products` request that reached the database (the `le="0"` bucket counts the
@@ -119,4 +135,21 @@ fn listing_queries(before: &Scrape, after: &Scrape) -> Option<f64> {
     let zero = |s: &Scrape| s.buckets(name, &f).get(&Bound(0.0)).copied().unwrap_or(0.0);
     let served = delta("count") - (zero(after) - zero(before));
     (served > 0.0).then(|| delta("sum") / served)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn case3_headline_rows_count_logins_and_deliveries() {
+        let summary = json!({ "metrics": { "server_errors{name:login}": { "values": { "rate": 0.005 } } } });
+        let m = measure("before", "auth", &summary, &Scrape::default(), &Scrape::default(), 0.0);
+        assert!((m.login_availability_pct.unwrap() - 99.5).abs() < 1e-9, "1 login in 200 failed");
+        let product = measure("before", "product", &summary, &Scrape::default(), &Scrape::default(), 0.0);
+        assert_eq!(product.login_availability_pct, None, "only case 3 has logins");
+        assert_eq!(delivered_pct(499.0, Some(500.0)), Some(99.8));
+        assert_eq!(delivered_pct(0.0, Some(0.0)), None);
+    }
 }

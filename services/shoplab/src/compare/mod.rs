@@ -10,7 +10,7 @@
 //! makes the report invalid and the command fail. Flags are restored afterwards.
 
 pub mod book;
-mod k6;
+pub(crate) mod k6;
 pub mod lab;
 pub mod measure;
 mod progress;
@@ -28,7 +28,7 @@ use sqlx::PgPool;
 
 pub use k6::parse_duration;
 pub use lab::LabArgs;
-pub use run::{Ctx, Load, phase as run_phase};
+pub use run::{Ctx, Load, header as run_header, phase as run_phase};
 
 use crate::reset::Conns;
 use report::{Header, PhaseRuns, Run};
@@ -124,6 +124,11 @@ pub async fn require_ready(lab: &LabArgs, case: Option<u8>) -> anyhow::Result<()
     k6::require_k6()?;
     let cases = case.map_or(vec![1, 2, 3], |c| vec![c]);
     ready::require(&cases.into_iter().flat_map(|c| lab.processes(c)).collect::<Vec<_>>()).await
+}
+
+/// Refuses unless every one of `processes` answers `/readyz` (a single lever's processes).
+pub async fn require_processes(processes: &[lab::Process]) -> anyhow::Result<()> {
+    ready::require(processes).await
 }
 
 /// The phases of the run, each with its complete flag state.

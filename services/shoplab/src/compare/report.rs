@@ -62,7 +62,7 @@ fn fmt(v: f64) -> String {
 }
 
 /// `850 (800-900)` over several repeats, `850` for one, `—` when not measured.
-fn cell(s: Option<Spread>) -> String {
+pub(crate) fn cell(s: Option<Spread>) -> String {
     match s {
         None => "—".into(),
         Some(s) if s.n > 1 => format!("{} ({}–{})", fmt(s.median), fmt(s.min), fmt(s.max)),
@@ -72,7 +72,7 @@ fn cell(s: Option<Spread>) -> String {
 
 /// Change of the medians from `a` to `b` in percent, marked better, worse or within noise. A fall of
 /// more than 99 % rounds to "-100 %" and says nothing about its size, so it also gets the factor.
-fn change(a: Option<Spread>, b: Option<Spread>, lower_is_better: bool) -> String {
+pub(crate) fn change(a: Option<Spread>, b: Option<Spread>, lower_is_better: bool) -> String {
     let (Some(a), Some(b)) = (a, b) else { return "—".into() };
     if a.median.abs() <= f64::EPSILON {
         return "—".into();

@@ -58,9 +58,11 @@ pub async fn phase(
     let (before, _) = crate::scrape::fetch_all(&client, &urls).await;
     let db_before = db_time_ms(&ctx.conns.pool).await?;
     let shown = Progress::start(spec(ctx, tag, "measure", load.duration));
+    let measured_from = chrono::Utc::now();
     let summary = k6::run(ctx.k6_dir, script, &env(ctx, load, load.duration), &dir.join("summary.json")).await;
     shown.finish();
     let summary = summary?;
+    let delivered = if ctx.case == 3 { emails_delivered(ctx, flags.is_some(), measured_from, &summary).await? } else { None };
     // Postgres publishes backend statistics about once a second
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (after, down) = crate::scrape::fetch_all(&client, &urls).await;
@@ -69,7 +71,29 @@ pub async fn phase(
         eprintln!("warning: no metrics from {}", down.join(", "));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok((start, measure::measure(label, service(ctx.case), &summary, &before, &after, db_after - db_before)))
+    let mut measures = measure::measure(label, service(ctx.case), &summary, &before, &after, db_after - db_before);
+    measures.emails_delivered_pct = delivered;
+    Ok((start, measures))
+}
+
+/// Case 3: the share of the measured run's signup attempts whose verification email the provider
+/// eventually accepted. A compare phase heals the provider once the load ends (the next phase's starting
+/// state degrades it again), then waits for the outbox and the work queue to drain (`--drain`); a quick run
+/// keeps the provider as it is and only waits.
+async fn emails_delivered(
+    ctx: &Ctx<'_>,
+    heal: bool,
+    since: chrono::DateTime<chrono::Utc>,
+    summary: &serde_json::Value,
+) -> anyhow::Result<Option<f64>> {
+    if heal {
+        kit::flags::apply_preset(&ctx.conns.pool, "case3-healthy-provider", "compare").await?;
+    }
+    crate::reset::wait_drained(ctx.conns, 3, ctx.lab, ctx.drain).await?;
+    const SQL: &str = "select count(sent_at) from auth.email_verifications where created_at >= $1";
+    let sent: i64 = sqlx::query_scalar(SQL).bind(since).fetch_one(&ctx.conns.pool).await?;
+    let attempts = k6::stat(summary, "http_req_duration{name:signup}", "count");
+    Ok(measure::delivered_pct(sent as f64, attempts))
 }
 
 fn spec(ctx: &Ctx<'_>, tag: &str, stage: &'static str, total: Duration) -> Spec {

@@ -112,6 +112,8 @@ pub struct FlagCard {
     pub chapter: &'static str,
     pub description: &'static str,
     pub widget: Widget,
+    /// The command that measures this lever alone (off, then on), for a lever; `None` for a knob.
+    pub compare: Option<String>,
     /// Actor of the last write (`console:trainer`, `cli`, `api:product`); `None` = never written.
     pub updated_by: Option<String>,
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -123,22 +125,57 @@ pub fn flag_cards(number: u8, stored: &HashMap<String, Stored>) -> Vec<FlagCard>
     FLAGS
         .iter()
         .filter(|f| f.case == number)
-        .map(|f| {
-            let row = stored.get(f.name);
-            FlagCard {
-                name: f.name,
-                value: current(f, stored),
-                default: f.default.to_json(),
-                after: f.after.map(V::to_json),
-                step: order.iter().position(|n| *n == f.name).map(|i| i + 1),
-                chapter: f.chapter.title,
-                description: f.description,
-                widget: widget(f),
-                updated_by: row.map(|r| r.updated_by.clone()),
-                updated_at: row.map(|r| r.updated_at),
-            }
+        .map(|f| card(f, stored, order.iter().position(|n| *n == f.name).map(|i| i + 1)))
+        .collect()
+}
+
+/// One chapter of the console's "Chapter levers" section: the levers of one book chapter that belong to
+/// no case study (`case == 0` in the registry), with their knobs.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChapterView {
+    pub title: &'static str,
+    /// The table of contents' number.
+    pub number: u8,
+    /// The number the case studies cite.
+    pub cited: u8,
+    pub flags: Vec<FlagCard>,
+}
+
+/// The chapter levers grouped by chapter, in book order; flags in registry order within a chapter.
+pub fn chapter_cards(stored: &HashMap<String, Stored>) -> Vec<ChapterView> {
+    let mut chapters: Vec<kit::flags::Chapter> = Vec::new();
+    for f in FLAGS.iter().filter(|f| f.case == 0) {
+        if !chapters.contains(&f.chapter) {
+            chapters.push(f.chapter);
+        }
+    }
+    chapters.sort_by_key(|c| c.number);
+    chapters
+        .into_iter()
+        .map(|ch| ChapterView {
+            title: ch.title,
+            number: ch.number,
+            cited: ch.cited(),
+            flags: FLAGS.iter().filter(|f| f.case == 0 && f.chapter == ch).map(|f| card(f, stored, None)).collect(),
         })
         .collect()
+}
+
+fn card(f: &FlagDef, stored: &HashMap<String, Stored>, step: Option<usize>) -> FlagCard {
+    let row = stored.get(f.name);
+    FlagCard {
+        name: f.name,
+        value: current(f, stored),
+        default: f.default.to_json(),
+        after: f.after.map(V::to_json),
+        step,
+        chapter: f.chapter.title,
+        description: f.description,
+        widget: widget(f),
+        compare: f.after.map(|_| format!("shoplab lever {} --compare", f.name)),
+        updated_by: row.map(|r| r.updated_by.clone()),
+        updated_at: row.map(|r| r.updated_at),
+    }
 }
 
 /// A flag's value as every process sees it: the stored value if valid, else the default.
@@ -183,5 +220,20 @@ mod tests {
         assert_eq!(kind("emailprovider.latency_ms"), Some("slider"));
         assert_eq!(kind("auth.rate_limit_per_sec"), Some("number"));
         assert!(cards.iter().all(|c| c.name.starts_with("auth.") || c.name.starts_with("emailprovider.")));
+    }
+
+    #[test]
+    fn chapter_levers_are_grouped_by_chapter_in_book_order() {
+        let chapters = chapter_cards(&stored(&[]));
+        let numbers: Vec<u8> = chapters.iter().map(|c| c.number).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "book order, one group per chapter: {numbers:?}");
+        let traffic = chapters.iter().find(|c| c.title == "Traffic Management").expect("traffic chapter");
+        assert_eq!((traffic.number, traffic.cited), (10, 9));
+        let shed = traffic.flags.iter().find(|f| f.name == "product.load_shedding").expect("load shedding");
+        assert_eq!(shed.compare.as_deref(), Some("shoplab lever product.load_shedding --compare"));
+        let limit = traffic.flags.iter().find(|f| f.name == "product.load_shed_limit").expect("its knob");
+        assert_eq!((limit.compare.as_deref(), limit.widget.kind), (None, "number"));
+        let count: usize = chapters.iter().map(|c| c.flags.len()).sum();
+        assert_eq!(count, FLAGS.iter().filter(|f| f.case == 0).count(), "every chapter lever once");
     }
 }

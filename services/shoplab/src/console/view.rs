@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::ConsoleState;
-use super::cases::{CASES, Case, FlagCard, flag_cards, next_step};
+use super::cases::{CASES, Case, ChapterView, FlagCard, chapter_cards, flag_cards, next_step};
 use super::live::ProcessView;
 use super::load::LoadView;
 
@@ -22,6 +22,8 @@ const TEMPO_UID: &str = "tempo";
 pub struct StateView {
     pub writes: Writes,
     pub cases: Vec<CaseView>,
+    /// The levers of no case study, by book chapter.
+    pub chapters: Vec<ChapterView>,
     /// Most recent flag changes first, from any writer (console, CLI, API).
     pub events: Vec<FlagEvent>,
     pub generated_at: chrono::DateTime<chrono::Utc>,
@@ -106,7 +108,7 @@ pub async fn build(st: &ConsoleState) -> ApiResult<StateView> {
         Some(_) => Writes { enabled: true, message: "enter the admin token to unlock the switches".to_owned() },
         None => Writes { enabled: false, message: super::WRITES_DISABLED.to_owned() },
     };
-    Ok(StateView { writes, cases, events, generated_at: chrono::Utc::now() })
+    Ok(StateView { writes, cases, chapters: chapter_cards(&stored), events, generated_at: chrono::Utc::now() })
 }
 
 fn presets(c: &Case) -> Vec<PresetButton> {

@@ -210,6 +210,13 @@ async fn drain(conns: &Conns, plan: &Plan<'_>) -> anyhow::Result<Backlog> {
     }
 }
 
+/// Waits (at most `timeout`) until case `case`'s outbox is published and its work queue empty; whether it
+/// drained. Nothing is purged.
+pub async fn wait_drained(conns: &Conns, case: u8, lab: &LabArgs, timeout: Duration) -> anyhow::Result<bool> {
+    let plan = Plan { case, flags: None, lab, drain: timeout, strict: false, actor: "compare" };
+    Ok(drain(conns, &plan).await?.2)
+}
+
 /// The highest breaker state any of case 3's processes exports.
 async fn breaker(case: u8, processes: &[Process]) -> Option<f64> {
     if case != 3 {

@@ -174,7 +174,31 @@ function buildFlag(f) {
     el('span', { class: 'meta' },
       el('code', { text: f.name }),
       el('small', { class: 'desc', text: f.chapter + ' — ' + f.description }),
-      el('small', { class: 'who' })));
+      el('small', { class: 'who' }),
+      f.compare ? buildCompare(f.compare) : null));
+}
+
+// The command that measures one lever alone (`shoplab lever NAME --compare`), shown on demand.
+function buildCompare(command) {
+  const cmd = el('code', { class: 'cmd', text: command, hidden: true });
+  const button = el('button', {
+    type: 'button', class: 'compare', text: 'compare command',
+    title: 'measure this lever alone: its k6 scenario off, then on',
+    onclick: () => { cmd.hidden = !cmd.hidden; },
+  });
+  return el('span', { class: 'compare-box' }, button, cmd);
+}
+
+// ---- chapter levers: the techniques of one book chapter that no case study switches -----------------
+
+function buildChapters(chapters) {
+  return [
+    el('h2', {}, 'Chapter levers ',
+      el('small', { text: 'one technique per chapter, measured alone with shoplab lever NAME --compare' })),
+    ...chapters.map((ch) => el('div', { class: 'chapter', 'data-chapter': ch.number },
+      el('h3', { text: `${ch.title} (ch. ${ch.number}; ${ch.cited} in the case studies)` }),
+      el('ul', { class: 'levers' }, ...ch.flags.map(buildFlag)))),
+  ];
 }
 
 function buildNumbers(c) {
@@ -274,10 +298,15 @@ function render(st) {
   const root = $('#cases');
   if (!page.built) {
     root.replaceChildren(...st.cases.map(buildCard));
+    $('#chapters').replaceChildren(...buildChapters(st.chapters));
     page.built = true;
   }
   const now = new Date(st.generated_at);
   for (const c of st.cases) updateCard($('#case-' + c.number, root), c, now);
+  for (const ch of st.chapters) {
+    const box = $(`#chapters .chapter[data-chapter="${ch.number}"]`);
+    for (const f of ch.flags) updateFlag($(`li[data-flag="${CSS.escape(f.name)}"]`, box), f, now);
+  }
   updateEvents(st.events);
   $('#updated').textContent = 'updated ' + clock(st.generated_at);
   applyMode();

@@ -1,5 +1,5 @@
-//! The message that carries one accepted batch from the ingest transaction (outbox row) to the
-//! aggregator, and the AMQP names it travels under.
+//! The topology of the event pipeline: the message that carries one accepted batch from the ingest
+//! transaction (outbox row) to the aggregator, and the exchanges and queues it travels through.
 //!
 //! One outbox row per accepted batch keeps the relay cheap (one publish for up to 1000 events). The
 //! message id (the outbox row's `message_id`) is what the aggregator deduplicates on: a batch is applied
@@ -90,6 +90,13 @@ impl Names {
     }
 }
 
+impl Names {
+    /// Every queue and exchange name [`declare`] declares (a test environment deletes them).
+    pub fn names(&self) -> Vec<String> {
+        vec![self.exchange.clone(), self.queue.clone(), self.dead_exchange.clone(), self.dead_queue.clone()]
+    }
+}
+
 /// Declares exchange, queue, binding and dead-letter queue (idempotent). Both the relay and the aggregator
 /// call it, so whichever starts first, a published batch always has a queue to land in.
 pub async fn declare(ch: &Channel, n: &Names) -> anyhow::Result<()> {
@@ -103,12 +110,5 @@ pub async fn declare(ch: &Channel, n: &Names) -> anyhow::Result<()> {
     let bind = QueueBindOptions::default();
     ch.queue_bind(n.queue.as_str().into(), n.exchange.as_str().into(), ROUTING_KEY.into(), bind, FieldTable::default()).await?;
     ch.queue_bind(n.dead_queue.as_str().into(), n.dead_exchange.as_str().into(), "".into(), bind, FieldTable::default()).await?;
-    Ok(())
-}
-
-/// Connects once and disconnects: fails with the kit's one-line message when RabbitMQ is not reachable.
-pub async fn probe(amqp_url: &str) -> anyhow::Result<()> {
-    let conn = kit::amqp::connect(amqp_url).await?;
-    let _ = conn.close(200, "probe".into()).await;
     Ok(())
 }

@@ -1,0 +1,394 @@
+//! The lever catalogue: for every flag with an after value, the focused k6 scenario that shows it, the
+//! environment that scenario needs, the processes it talks to, and the rows of the Results table it
+//! moves. `shoplab lever list` prints it by chapter; `shoplab lever NAME --compare` runs one entry.
+//!
+//! A row names where its number comes from ([`Source`]); the arithmetic is in `rows.rs`, generic over
+//! every entry, so a new lever only adds a line here.
+
+/// Where a row's number comes from (deltas are taken around the measured k6 run).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Source {
+    /// A k6 trend's percentile (`med`, `p(95)`, `p(99)`), of `http_req_duration` or a tagged
+    /// sub-metric such as `http_req_duration{name:deep}`.
+    K6Stat { metric: &'static str, stat: &'static str },
+    /// `http_reqs` per second.
+    Throughput,
+    /// `http_req_failed` as a percentage.
+    ErrorShare,
+    /// `data_received` bytes / `http_reqs`.
+    BytesPerRequest,
+    /// A script's own `lever_*` Rate, as a percentage.
+    K6Rate(&'static str),
+    /// A script's own `lever_*` Counter, per request (`http_reqs`).
+    K6CounterPerRequest(&'static str),
+    /// A script's own `lever_*` Trend, its p95.
+    K6TrendP95(&'static str),
+    /// Redis commands (`INFO commandstats`, all or one command) per request.
+    RedisPerRequest(Option<&'static str>),
+    /// Statements Postgres executed in the lab database (`pg_stat_statements` calls) per request.
+    PgStatementsPerRequest,
+    /// Rows read from a table (`seq_tup_read + idx_tup_fetch` of `pg_stat_user_tables`) per request.
+    PgRowsPerRequest(&'static str),
+    /// The delta of a Prometheus counter (summed over the entry's processes) per request.
+    PromPerRequest(Counter),
+    /// The delta of one counter as a percentage of another's.
+    PromRatio(Counter, Counter),
+}
+
+/// A Prometheus counter and the labels its samples must carry (`~` prefix-matches).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Counter {
+    pub name: &'static str,
+    pub labels: &'static [(&'static str, &'static str)],
+}
+
+/// One row of a lever's table.
+#[derive(Clone, Copy, Debug)]
+pub struct RowSpec {
+    pub name: &'static str,
+    pub source: Source,
+    pub lower_is_better: bool,
+}
+
+/// One lever: its flag, scenario and rows.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub flag: &'static str,
+    /// Script path under the k6 directory (`levers/<flag>.js`, or a case's script with an env knob).
+    pub scenario: &'static str,
+    /// Extra k6 environment the scenario needs for this lever.
+    pub env: &'static [(&'static str, &'static str)],
+    /// The lab processes (by name, as in `shoplab up`) the scenario talks to; checked for `/readyz`,
+    /// scraped for `/metrics`, and asked to confirm the flip.
+    pub processes: &'static [&'static str],
+    /// One line: what turning it on changes.
+    pub effect: &'static str,
+    pub rows: &'static [RowSpec],
+}
+
+const fn row(name: &'static str, source: Source, lower_is_better: bool) -> RowSpec {
+    RowSpec { name, source, lower_is_better }
+}
+
+const fn counter(name: &'static str, labels: &'static [(&'static str, &'static str)]) -> Counter {
+    Counter { name, labels }
+}
+
+const P50: RowSpec = row("p50 latency (ms)", Source::K6Stat { metric: "http_req_duration", stat: "med" }, true);
+const P95: RowSpec = row("p95 latency (ms)", Source::K6Stat { metric: "http_req_duration", stat: "p(95)" }, true);
+const P99: RowSpec = row("p99 latency (ms)", Source::K6Stat { metric: "http_req_duration", stat: "p(99)" }, true);
+const RPS: RowSpec = row("throughput (req/s)", Source::Throughput, false);
+const ERRORS: RowSpec = row("error share (%)", Source::ErrorShare, true);
+const BYTES: RowSpec = row("bytes received / request", Source::BytesPerRequest, true);
+const REDIS: RowSpec = row("Redis commands / request", Source::RedisPerRequest(None), true);
+const STATEMENTS: RowSpec = row("DB statements / request", Source::PgStatementsPerRequest, true);
+
+/// Scripts the catalogue names that are not in the repository yet (written beside this command; the
+/// consistency test fails for a missing script not listed here, and for a listed one that has landed).
+pub const PENDING: &[&str] = &[
+    "levers/product.compression.js",
+    "levers/product.conditional_requests.js",
+    "levers/product.summary_fields.js",
+    "levers/product.local_cache.js",
+    "levers/product.redis_multiplexing.js",
+    "levers/product.keyset_pagination.js",
+    "levers/auth.local_token_validation.js",
+    "levers/auth.rate_limit_store.js",
+    "levers/telemetry.trace_sampling.js",
+];
+
+const PRODUCT: &[&str] = &["product"];
+const AUTH: &[&str] = &["auth", "email-provider", "auth-relay", "email-worker"];
+const ANALYTICS: &[&str] = &["analytics", "analytics-relay", "aggregator"];
+const CASE1: &str = "case1-product.js";
+const CASE2: &str = "case2-analytics.js";
+const CASE3: &str = "case3-auth.js";
+
+/// Every lever, grouped by nothing in particular (`shoplab lever list` orders them by chapter).
+pub const ENTRIES: &[Entry] = &[
+    // ---- case 1
+    Entry {
+        flag: "product.eager_loading",
+        scenario: CASE1,
+        env: &[],
+        processes: PRODUCT,
+        effect: "a listing page costs 2 statements instead of 4N+1",
+        rows: &[
+            P50,
+            P95,
+            P99,
+            RPS,
+            STATEMENTS,
+            row("rows read / request (products)", Source::PgRowsPerRequest("products"), true),
+        ],
+    },
+    Entry {
+        flag: "product.composite_indexes",
+        scenario: CASE1,
+        env: &[],
+        processes: PRODUCT,
+        effect: "the hot queries use composite indexes instead of scanning",
+        rows: &[P50, P95, P99, RPS, row("rows read / request (inventory)", Source::PgRowsPerRequest("inventory"), true)],
+    },
+    Entry {
+        flag: "product.cache_ttl_secs",
+        scenario: CASE1,
+        env: &[],
+        processes: PRODUCT,
+        effect: "cached pages live 5 min instead of 60 s: more hits",
+        rows: &[P95, P99, RPS, HIT_RATE, STATEMENTS],
+    },
+    Entry {
+        flag: "product.refresh_ahead",
+        scenario: CASE1,
+        env: &[],
+        processes: PRODUCT,
+        effect: "hot entries refreshed at 80 % of their TTL by one refresher: no expiry stampede",
+        rows: &[P95, P99, HIT_RATE],
+    },
+    Entry {
+        flag: "product.cache_warming",
+        scenario: CASE1,
+        env: &[],
+        processes: PRODUCT,
+        effect: "the most popular products are cached before the first request",
+        rows: &[P95, P99, HIT_RATE],
+    },
+    // ---- case 2
+    Entry {
+        flag: "analytics.preaggregation",
+        scenario: CASE2,
+        env: &[],
+        processes: ANALYTICS,
+        effect: "dashboards read per-minute buckets from Redis instead of aggregating raw events",
+        rows: &[P50, P95, P99, RPS, STATEMENTS, REDIS],
+    },
+    Entry {
+        flag: "analytics.request_coalescing",
+        scenario: CASE2,
+        env: &[],
+        processes: ANALYTICS,
+        effect: "identical concurrent dashboard requests share one computation",
+        rows: &[
+            P95,
+            RPS,
+            row(
+                "coalesced share (%)",
+                Source::PromRatio(
+                    counter("shoplab_coalesced_requests_total", &[]),
+                    counter("http_server_request_duration_seconds_count", &[("service", "analytics")]),
+                ),
+                false,
+            ),
+        ],
+    },
+    // ---- case 3
+    Entry {
+        flag: "auth.email_circuit_breaker",
+        scenario: CASE3,
+        env: &[],
+        processes: AUTH,
+        effect: "signups stop waiting on a failing provider once the breaker opens",
+        rows: &[P95, P99, ERRORS, SHORT_CIRCUITED],
+    },
+    Entry {
+        flag: "auth.async_email",
+        scenario: CASE3,
+        env: &[],
+        processes: AUTH,
+        effect: "signup commits an outbox row; a worker sends the email with retries",
+        rows: &[P95, P99, ERRORS, PROVIDER_PER_SIGNUP],
+    },
+    Entry {
+        flag: "auth.rate_limit",
+        scenario: CASE3,
+        env: &[],
+        processes: AUTH,
+        effect: "a flooding client gets 429 + Retry-After; the others keep their latency",
+        rows: &[P95, P99, RATE_LIMITED],
+    },
+    Entry {
+        flag: "auth.bulkheads",
+        scenario: CASE3,
+        env: &[],
+        processes: AUTH,
+        effect: "validate keeps its own pool while signups starve theirs",
+        rows: &[VALIDATE_P99, P99, ERRORS],
+    },
+    // ---- chapter levers
+    Entry {
+        flag: "product.compression",
+        scenario: "levers/product.compression.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "JSON bodies compressed when the client accepts it",
+        rows: &[BYTES, P50, P95, RPS],
+    },
+    Entry {
+        flag: "product.conditional_requests",
+        scenario: "levers/product.conditional_requests.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "a revalidation with If-None-Match is a 304 without a body",
+        rows: &[row("304 share (%)", Source::K6Rate("lever_not_modified"), false), BYTES, P95],
+    },
+    Entry {
+        flag: "product.summary_fields",
+        scenario: "levers/product.summary_fields.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "listings and search send a summary shape, not full documents",
+        rows: &[BYTES, P50, P95],
+    },
+    Entry {
+        flag: "product.local_cache",
+        scenario: "levers/product.local_cache.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "hot entries answered from process memory before Redis",
+        rows: &[REDIS, P50, P95, RPS],
+    },
+    Entry {
+        flag: "product.redis_multiplexing",
+        scenario: "levers/product.redis_multiplexing.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "one multiplexed connection: no PING per checkout",
+        rows: &[REDIS, row("Redis PINGs / request", Source::RedisPerRequest(Some("ping")), true), P95, RPS],
+    },
+    Entry {
+        flag: "product.keyset_pagination",
+        scenario: "levers/product.keyset_pagination.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "deep pages seek by cursor instead of scanning and discarding OFFSET rows",
+        rows: &[
+            row("rows read / request (products)", Source::PgRowsPerRequest("products"), true),
+            row("deep page p95 (ms)", Source::K6Stat { metric: "http_req_duration{name:deep}", stat: "p(95)" }, true),
+            P95,
+        ],
+    },
+    Entry {
+        flag: "product.load_shedding",
+        scenario: "levers/product.load_shedding.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "over the concurrency limit, a request gets 503 + Retry-After at once instead of queueing",
+        rows: &[
+            row("admitted p95 (ms)", Source::K6TrendP95("lever_admitted_ms"), true),
+            P99,
+            row("shed share (%)", Source::K6Rate("lever_shed"), true),
+            row("other errors (%)", Source::K6Rate("lever_errors"), true),
+            row("shed / request", Source::PromPerRequest(counter("shoplab_load_shed_total", &[("service", "product")])), true),
+            RPS,
+        ],
+    },
+    Entry {
+        flag: "product.hedged_requests",
+        scenario: "levers/product.hedged_requests.js",
+        env: &[],
+        processes: &["product", "email-provider"],
+        effect: "a slow dependency read gets a second copy after its p95; the first answer wins",
+        rows: &[
+            P50,
+            P95,
+            P99,
+            row("reads slower than 300 ms (%)", Source::K6Rate("lever_tail"), true),
+            row(
+                "extra request share (%)",
+                Source::PromRatio(
+                    counter("shoplab_hedged_requests_total", &[("outcome", "sent")]),
+                    counter("http_server_request_duration_seconds_count", &[("route", "/products/{id}/availability")]),
+                ),
+                true,
+            ),
+        ],
+    },
+    Entry {
+        flag: "auth.local_token_validation",
+        scenario: "levers/auth.local_token_validation.js",
+        env: &[],
+        processes: &["auth"],
+        effect: "a token is checked by its signature and a revocation set, not a session query",
+        rows: &[
+            STATEMENTS,
+            row("validate p95 (ms)", Source::K6Stat { metric: "http_req_duration{name:validate}", stat: "p(95)" }, true),
+            RPS,
+        ],
+    },
+    Entry {
+        flag: "auth.rate_limit_store",
+        scenario: "levers/auth.rate_limit_store.js",
+        env: &[],
+        processes: &["auth"],
+        effect: "every instance draws from one shared bucket in Redis",
+        rows: &[row("429 share (%)", Source::K6Rate("lever_rate_limited"), false), REDIS, P95],
+    },
+    Entry {
+        flag: "telemetry.trace_sampling",
+        scenario: "levers/telemetry.trace_sampling.js",
+        env: &[],
+        processes: PRODUCT,
+        effect: "one trace in ten is recorded and exported",
+        rows: &[P50, P95, P99, RPS],
+    },
+];
+
+const HIT_RATE: RowSpec = row(
+    "cache hit rate (%)",
+    Source::PromRatio(
+        counter("shoplab_cache_requests_total", &[("result", "hit")]),
+        counter("shoplab_cache_requests_total", &[]),
+    ),
+    false,
+);
+const SHORT_CIRCUITED: RowSpec = row(
+    "emails short-circuited / request",
+    Source::PromPerRequest(counter("shoplab_email_send_total", &[("result", "short_circuited")])),
+    false,
+);
+const PROVIDER_PER_SIGNUP: RowSpec = row(
+    "provider requests / signup",
+    Source::PromRatio(
+        counter("http_server_request_duration_seconds_count", &[("service", "email-provider"), ("route", "~/send")]),
+        counter("http_server_request_duration_seconds_count", &[("service", "auth"), ("route", "/signup")]),
+    ),
+    false,
+);
+const RATE_LIMITED: RowSpec = row("429s / request", Source::PromPerRequest(counter("shoplab_rate_limited_total", &[])), false);
+const VALIDATE_P99: RowSpec =
+    row("validate p99 (ms)", Source::K6Stat { metric: "http_req_duration{name:validate}", stat: "p(99)" }, true);
+
+/// Entries of levers being added to the registry beside this command (their flags are not registered
+/// yet); the consistency test fails once a flag here is registered, so it moves into [`ENTRIES`].
+pub const AWAITING: &[Entry] = &[
+    Entry {
+        flag: "auth.email_timeout_ms",
+        scenario: "levers/auth.email_timeout_ms.js",
+        env: &[],
+        processes: AUTH,
+        effect: "a bounded wait on the provider: signups stop hanging on a slow email",
+        rows: &[P95, P99, ERRORS],
+    },
+    Entry {
+        flag: "auth.retry_policy",
+        scenario: "levers/auth.retry_policy.js",
+        env: &[],
+        processes: AUTH,
+        effect: "retries with backoff and jitter instead of immediate retries in lockstep",
+        rows: &[PROVIDER_PER_SIGNUP, ERRORS, P99],
+    },
+];
+
+/// The entry of `flag`.
+pub fn find(flag: &str) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.flag == flag)
+}
+
+/// Whether the scenario is known to be missing (see [`PENDING`]).
+pub fn pending(entry: &Entry) -> bool {
+    PENDING.contains(&entry.scenario)
+}
+
+#[cfg(test)]
+mod tests;
