@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_analytics_events_total": ("counter", {"stage"}),
     "shoplab_aggregator_lag_seconds": ("gauge", set()),
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
+    "shoplab_http_response_body_bytes_total": ("counter", {"route", "encoding"}),
+    "shoplab_conditional_requests_total": ("counter", {"route", "result"}),
     "shoplab_load_shed_total": ("counter", {"route"}),
     "shoplab_hedged_requests_total": ("counter", {"outcome"}),
     "shoplab_provider_requests_total": ("counter", {"result"}),
@@ -49,6 +51,7 @@ RESULT_VALUES = {
     "shoplab_email_send_total": {"sent", "failed", "retried", "dead_lettered", "short_circuited", "timed_out"},
     "shoplab_provider_requests_total": {"accepted", "duplicate", "failed", "invalid", "hung", "refused"},
     "shoplab_email_retries_total": {"retried", "budget_exhausted"},
+    "shoplab_conditional_requests_total": {"not_modified", "modified"},
 }
 
 # Every flag name, read from the registry itself (services/kit/src/flags/registry.rs: `name: "..."` and

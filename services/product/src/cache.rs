@@ -93,22 +93,52 @@ pub struct Entry {
     pub body: Bytes,
 }
 
+/// Room for the envelope's header line: two u64 in decimal, a 16-digit hash, two spaces and a newline.
+pub const HEADER_MAX: usize = 64;
+
+/// The content hash stored beside a body: what an `ETag` is made of (`levers::conditional_requests`).
+pub fn content_hash(body: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(body)
+}
+
 impl Entry {
-    /// `"{version} {ttl_ms}\n{body}"`: the body is stored as the exact bytes served, never re-encoded.
+    /// `"{version} {ttl_ms} {hash}\n{body}"`: the body is stored as the exact bytes served, never
+    /// re-encoded; the hash (16 hex digits) lets a revalidation read the header alone.
     fn encode(&self) -> Vec<u8> {
-        let mut out = format!("{} {}\n", self.version, self.ttl_ms).into_bytes();
+        let mut out = format!("{} {} {:016x}\n", self.version, self.ttl_ms, content_hash(&self.body)).into_bytes();
         out.extend_from_slice(&self.body);
         out
     }
 
     fn decode(raw: Vec<u8>) -> Option<Self> {
         let nl = raw.iter().position(|&b| b == b'\n')?;
-        let header = std::str::from_utf8(&raw[..nl]).ok()?;
-        let (version, ttl_ms) = header.split_once(' ')?;
-        let (version, ttl_ms) = (version.parse().ok()?, ttl_ms.parse().ok()?);
+        let (version, ttl_ms, _) = parse_header(&raw[..nl])?;
         let body = Bytes::from(raw).slice(nl + 1..);
         Some(Self { version, ttl_ms, body })
     }
+}
+
+/// Version, TTL and content hash of an envelope's header line (an entry written before the hash was
+/// stored has none).
+fn parse_header(line: &[u8]) -> Option<(u64, u64, Option<u64>)> {
+    let mut parts = std::str::from_utf8(line).ok()?.split(' ');
+    let (version, ttl_ms) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    let hash = parts.next().and_then(|h| u64::from_str_radix(h, 16).ok());
+    Some((version, ttl_ms, hash))
+}
+
+/// The content hash of `slot`'s entry if it is present and current, read from its header alone
+/// (`GETRANGE` of the first [`HEADER_MAX`] bytes, and the version key, in one round trip).
+pub async fn current_hash(redis: &Pool, slot: &Slot) -> anyhow::Result<Option<u64>> {
+    let mut conn = redis.get().await?;
+    let mut pipe = redis::pipe();
+    pipe.cmd("GETRANGE").arg(&slot.key).arg(0).arg(HEADER_MAX - 1).cmd("GET").arg(&slot.version_key);
+    let (head, version): (Vec<u8>, Option<Vec<u8>>) = traced("GETRANGE", &slot.key, pipe.query_async(&mut conn)).await?;
+    let Some(nl) = head.iter().position(|&b| b == b'\n') else { return Ok(None) };
+    Ok(match parse_header(&head[..nl]) {
+        Some((v, _, hash)) if v == parse_version(version) => hash,
+        _ => None,
+    })
 }
 
 /// What one lookup found.
@@ -216,7 +246,12 @@ mod tests {
     #[test]
     fn envelope_round_trips() {
         let e = Entry { version: 7, ttl_ms: 60_000, body: Bytes::from_static(b"{\"id\":1}\n") };
-        assert_eq!(Entry::decode(e.encode()), Some(e));
+        let raw = e.encode();
+        let nl = raw.iter().position(|&b| b == b'\n').unwrap();
+        assert!(nl < HEADER_MAX);
+        assert_eq!(parse_header(&raw[..nl]), Some((7, 60_000, Some(content_hash(&e.body)))));
+        assert_eq!(Entry::decode(raw), Some(e));
+        assert_eq!(Entry::decode(b"7 60000\n{}".to_vec()).map(|e| e.version), Some(7), "an entry without a hash still reads");
         assert_eq!(Entry::decode(b"garbage".to_vec()), None);
     }
 

@@ -2,9 +2,11 @@
 //! five levers of the case study as flags (see [`levers`]).
 //!
 //! - [`routes`]: the HTTP API;
-//! - [`levers`]: eager loading, composite indexes, cache TTL, refresh-ahead, cache warming;
+//! - [`levers`]: eager loading, composite indexes, cache TTL, refresh-ahead, cache warming,
+//!   compression, conditional requests, summary fields;
 //! - [`cache`]: Redis key layout, the stored envelope, version-based invalidation;
-//! - [`model`]: response types and validated input.
+//! - [`model`]: response types and validated input;
+//! - [`metrics`]: the service's own metric families (response bytes, revalidations).
 
 pub mod cache;
 pub mod cli;

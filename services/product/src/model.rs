@@ -51,6 +51,17 @@ pub struct ProductItem {
     pub price: Option<Price>,
     /// Total quantity over every warehouse.
     pub stock: i64,
+    /// Full shape only (`?fields=full`, or every listing while `product.summary_fields` is off): the long
+    /// description. Absent from the summary shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Full shape only: the specifications, an object of named values (several KB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+    /// Full shape only: quantity per warehouse, by warehouse id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouses: Option<Vec<WarehouseStock>>,
 }
 
 /// A product's detail page.
@@ -60,6 +71,9 @@ pub struct ProductDetail {
     pub sku: String,
     pub name: String,
     pub description: String,
+    /// The specifications: an object of named values.
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
     pub brand: String,
     pub popularity: i32,
     pub category: CategoryRef,
@@ -68,6 +82,16 @@ pub struct ProductDetail {
     pub stock: i64,
     /// Quantity per warehouse, by warehouse id.
     pub warehouses: Vec<WarehouseStock>,
+}
+
+/// Which shape a listing or search item has: `summary` (what a result list shows) or `full` (the whole
+/// document: description, specifications, stock per warehouse). See `levers::summary_fields`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fields {
+    #[default]
+    Summary,
+    Full,
 }
 
 /// A page of products; `next_cursor` is `null` on the last page.
@@ -98,6 +122,9 @@ pub struct ListParams {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub cursor: Option<String>,
+    /// `full` asks for whole documents (description, attributes, stock per warehouse); the default is the
+    /// summary shape while `product.summary_fields` is on, and the full shape while it is off.
+    pub fields: Option<Fields>,
 }
 
 /// Query of `GET /search`.
@@ -112,6 +139,9 @@ pub struct SearchParams {
     /// `next_cursor` of the previous page.
     #[param(pattern = "^[0-9a-fA-F]{32}$")]
     pub cursor: Option<String>,
+    /// `full` asks for whole documents (description, attributes, stock per warehouse); the default is the
+    /// summary shape while `product.summary_fields` is on, and the full shape while it is off.
+    pub fields: Option<Fields>,
 }
 
 /// Body of `PUT /products/{id}/price`.

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use bytes::Bytes;
 use futures::FutureExt;
 use kit::db::traced;
@@ -19,8 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::cache;
+use crate::levers::conditional_requests;
 use crate::levers::eager_loading::{self, Filter, PageQuery};
 use crate::levers::refresh_ahead::{self, LoadError, Loader};
+use crate::levers::summary_fields;
 use crate::levers::{hedged_requests, load_shedding};
 use crate::model::{
     self, Category, Cursor, Limit, ListParams, NewPrice, Page, PriceChanged, ProductDetail, SearchParams, SearchText,
@@ -41,11 +43,6 @@ pub fn router(state: AppState) -> OpenApiRouter {
         .layer(axum::middleware::from_fn_with_state(state, load_shedding::layer))
 }
 
-/// Serves cached JSON bytes as they are.
-fn json_bytes(body: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 /// A loader that serializes one page of `q`.
 fn page_loader(state: &AppState, q: PageQuery) -> Loader {
     let state = state.clone();
@@ -61,26 +58,39 @@ fn page_loader(state: &AppState, q: PageQuery) -> Loader {
 
 /// Products by popularity, optionally of one category, one keyset page at a time.
 #[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
-    responses((status = 200, body = Page), (status = 400, description = "bad category, limit or cursor")))]
+    responses((status = 200, body = Page, description = "items in the summary shape, or the full shape (see `fields`)",
+        headers(("ETag" = String, description = "with product.conditional_requests on"), ("Cache-Control" = String))),
+        (status = 304, description = "If-None-Match names the current ETag (product.conditional_requests on)"),
+        (status = 400, description = "bad category, limit, cursor or fields")))]
 #[tracing::instrument(skip_all, fields(category = p.category, limit = p.limit))]
-async fn list_products(State(state): State<AppState>, Query(p): Query<ListParams>) -> ApiResult<Response> {
+async fn list_products(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<ListParams>) -> ApiResult<Response> {
     let category = model::category_id(p.category)?;
     let (limit, cursor) = (Limit::parse(p.limit)?, Cursor::parse(p.cursor.as_deref())?);
-    let slot = state.keys.listing(category, limit.0, &cursor.key());
+    let full = summary_fields::full(&state.flags, p.fields);
+    let slot = state.keys.listing(category, limit.0, &summary_fields::cache_part(&cursor.key(), full));
+    if let Some(not_modified) = conditional_requests::revalidate(&state, &slot, &headers).await {
+        return Ok(not_modified);
+    }
     let filter = category.map_or(Filter::All, Filter::Category);
-    let loader = page_loader(&state, PageQuery { filter, cursor, limit });
-    let body = refresh_ahead::get(&state, slot, loader).await?;
-    Ok(json_bytes(body.unwrap_or_default()))
+    let loader = page_loader(&state, PageQuery { filter, cursor, limit, full });
+    let body = refresh_ahead::get(&state, slot.clone(), loader).await?;
+    Ok(conditional_requests::respond(&state, &slot, &headers, body.unwrap_or_default()))
 }
 
 /// One product: category path, current price, stock per warehouse.
 #[utoipa::path(get, path = "/products/{id}", tag = "products",
     params(("id" = i64, Path, minimum = 1, description = "product id (1 is the most popular)")),
-    responses((status = 200, body = ProductDetail), (status = 400, description = "id is not a positive integer"), (status = 404)))]
+    responses((status = 200, body = ProductDetail,
+        headers(("ETag" = String, description = "with product.conditional_requests on"), ("Cache-Control" = String))),
+        (status = 304, description = "If-None-Match names the current ETag (product.conditional_requests on)"),
+        (status = 400, description = "id is not a positive integer"), (status = 404)))]
 #[tracing::instrument(skip_all, fields(product.id = id))]
-async fn product_detail(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Response> {
+async fn product_detail(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<i64>) -> ApiResult<Response> {
     let id = model::product_id(id)?;
     let slot = state.keys.detail(id);
+    if let Some(not_modified) = conditional_requests::revalidate(&state, &slot, &headers).await {
+        return Ok(not_modified);
+    }
     let loader: Loader = {
         let state = state.clone();
         Arc::new(move || {
@@ -95,23 +105,30 @@ async fn product_detail(State(state): State<AppState>, Path(id): Path<i64>) -> A
             .boxed()
         })
     };
-    match refresh_ahead::get(&state, slot, loader).await? {
-        Some(body) => Ok(json_bytes(body)),
+    match refresh_ahead::get(&state, slot.clone(), loader).await? {
+        Some(body) => Ok(conditional_requests::respond(&state, &slot, &headers, body)),
         None => Err(ApiError::NotFound(format!("no product with id {id}"))),
     }
 }
 
 /// Full-text search over name, brand and description (Postgres `websearch_to_tsquery`), by popularity.
 #[utoipa::path(get, path = "/search", tag = "products", params(SearchParams),
-    responses((status = 200, body = Page), (status = 400, description = "missing q, bad limit or cursor")))]
+    responses((status = 200, body = Page, description = "items in the summary shape, or the full shape (see `fields`)",
+        headers(("ETag" = String, description = "with product.conditional_requests on"), ("Cache-Control" = String))),
+        (status = 304, description = "If-None-Match names the current ETag (product.conditional_requests on)"),
+        (status = 400, description = "missing q, bad limit, cursor or fields")))]
 #[tracing::instrument(skip_all, fields(q = p.q))]
-async fn search(State(state): State<AppState>, Query(p): Query<SearchParams>) -> ApiResult<Response> {
+async fn search(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<SearchParams>) -> ApiResult<Response> {
     let text = SearchText::parse(p.q.as_deref())?;
     let (limit, cursor) = (Limit::parse(p.limit)?, Cursor::parse(p.cursor.as_deref())?);
-    let slot = state.keys.search(&text.0, limit.0, &cursor.key());
-    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit });
-    let body = refresh_ahead::get(&state, slot, loader).await?;
-    Ok(json_bytes(body.unwrap_or_default()))
+    let full = summary_fields::full(&state.flags, p.fields);
+    let slot = state.keys.search(&text.0, limit.0, &summary_fields::cache_part(&cursor.key(), full));
+    if let Some(not_modified) = conditional_requests::revalidate(&state, &slot, &headers).await {
+        return Ok(not_modified);
+    }
+    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit, full });
+    let body = refresh_ahead::get(&state, slot.clone(), loader).await?;
+    Ok(conditional_requests::respond(&state, &slot, &headers, body.unwrap_or_default()))
 }
 
 /// Every category (a two-level tree: `parent_id` is null at the top).

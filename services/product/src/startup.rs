@@ -8,7 +8,8 @@ use kit::config::env_or;
 use serde_json::json;
 
 use crate::cache::Keys;
-use crate::levers::{cache_warming, composite_indexes, hedged_requests, load_shedding};
+use crate::levers::{cache_warming, composite_indexes, compression, hedged_requests, load_shedding};
+use crate::metrics::ProductMetrics;
 use crate::state::AppState;
 
 /// Name used in metrics, traces and logs.
@@ -36,6 +37,7 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
         redis: redis.clone(),
         flags: core.flags.clone(),
         metrics: core.metrics.clone(),
+        product_metrics: ProductMetrics::of(&core.metrics),
         keys: Keys::new(&config.redis_prefix),
         database_url: config.database_url.clone(),
         admin_token: config.admin_token.clone(),
@@ -46,7 +48,10 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());
     let base = core.base().with_ready("redis", ready_redis(redis)).with_status(status(state.clone()));
-    let router = kit::http::finish(crate::routes::router(state), base);
+    // compression inside the byte count, so the count is of the bytes that leave (docs/architecture.md, "Metrics")
+    let router = kit::http::finish(crate::routes::router(state.clone()), base)
+        .layer(compression::layer(state.flags.clone()))
+        .layer(axum::middleware::from_fn_with_state(state.product_metrics.clone(), crate::metrics::count_body_bytes));
     Application::bind(addr, router).await
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::levers::hedged_requests::Hedger;
 use crate::levers::load_shedding::Shedder;
 use crate::levers::refresh_ahead::Flights;
+use crate::metrics::ProductMetrics;
 
 /// Everything a handler or background task needs; cheap to clone (every field is a shared handle).
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     /// The lever snapshot: reading a flag costs no I/O.
     pub flags: Flags,
     pub metrics: Metrics,
+    /// The product service's own families (response bytes, revalidations), registered in `metrics`.
+    pub product_metrics: Arc<ProductMetrics>,
     /// Cache key builder under this instance's Redis prefix.
     pub keys: Keys,
     /// Where the index lever opens its own connection (its advisory lock is session-scoped).

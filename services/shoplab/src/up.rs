@@ -31,6 +31,10 @@ pub struct UpArgs {
     /// stored in $SHOPLAB_HOME/admin-token, ~/.shoplab by default; empty disables admin writes).
     #[arg(long, env = "SHOPLAB_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Also start the edge cache: nginx on port 8080 (+ offset) in front of product, caching what product's
+    /// `Cache-Control` allows (docs/levers/edge-cache.md). Needs the Debian nginx at /usr/sbin/nginx.
+    #[arg(long)]
+    pub edge: bool,
     /// Grafana URL to print if it answers.
     #[arg(long, env = "GRAFANA_URL", default_value = "http://127.0.0.1:3000")]
     pub grafana_url: String,
@@ -49,7 +53,10 @@ pub async fn run(database_url: &str, redis_url: &str, amqp_url: &str, args: UpAr
     if !args.no_seed && crate::seed::is_empty(database_url).await? {
         crate::seed::run(database_url, crate::seed::SeedArgs::defaults()).await?;
     }
-    let procs = processes_at(args.analytics_instances, args.port_offset);
+    let mut procs = processes_at(args.analytics_instances, args.port_offset);
+    if args.edge {
+        procs.push(edge_proc(&procs, args.port_offset));
+    }
     let provider_url = procs.iter().find(|p| p.bin == "email-provider").map(Proc::url).unwrap_or_default();
     let mut children = Vec::new();
     for (i, p) in procs.iter().enumerate() {
@@ -93,20 +100,37 @@ fn token_line(args: &UpArgs, secrets: &LabSecrets) -> String {
     }
 }
 
+/// The edge cache's process: nginx on 8080 (+ offset), in front of the lab's product instance. Not a
+/// `shoplab` subcommand: [`spawn`] starts it from its own configuration.
+fn edge_proc(procs: &[Proc], offset: u16) -> Proc {
+    let product = procs.iter().find(|p| p.bin == "product").map(|p| p.addr.clone()).unwrap_or_default();
+    let addr = format!("127.0.0.1:{}", crate::edge::PORT + offset);
+    Proc { name: "edge".to_owned(), bin: "edge", args: vec![product], addr_var: "EDGE_ADDR", addr }
+}
+
 fn spawn(p: &Proc, env: &[(&'static str, String)], provider_url: &str, colour: &'static str) -> anyhow::Result<Child> {
-    // the same executable, so a lab always runs the services of the build that started it
-    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find the shoplab executable: {e}"))?;
-    let mut child = Command::new(&exe)
-        .args(p.argv())
-        .env(p.addr_var, &p.addr)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("EMAIL_PROVIDER_URL", provider_url)
-        .env(kit::supervise::SUPERVISOR_PID, std::process::id().to_string())
+    let mut cmd = if p.bin == "edge" {
+        // the upstream (product's address) is the edge's one argument
+        // under the temp dir, not $SHOPLAB_HOME (0700): nginx's workers run as another user when started as root
+        let dir = std::env::temp_dir().join(format!("shoplab-edge-{}", p.addr.rsplit(':').next().unwrap_or_default()));
+        crate::edge::command(&crate::edge::prepare(&dir, &p.addr, &p.args[0])?)?
+    } else {
+        // the same executable, so a lab always runs the services of the build that started it
+        let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find the shoplab executable: {e}"))?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(p.argv())
+            .env(p.addr_var, &p.addr)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("EMAIL_PROVIDER_URL", provider_url)
+            .env(kit::supervise::SUPERVISOR_PID, std::process::id().to_string());
+        cmd
+    };
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start `{} {}`: {e}", exe.display(), p.argv().join(" ")))?;
+        .map_err(|e| anyhow::anyhow!("cannot start {} (`{}`): {e}", p.name, p.argv().join(" ")))?;
     let prefix = format!("{colour}{:>16}{RESET} |", p.name);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(forward(prefix.clone(), BufReader::new(out).lines()));

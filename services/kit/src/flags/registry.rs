@@ -244,6 +244,15 @@ pub const FLAGS: &[FlagDef] = &[
         NETWORK,
         "gzip/brotli/zstd JSON responses above a size threshold, negotiated by Accept-Encoding",
     ),
+    FlagDef {
+        name: "product.compression_min_bytes",
+        kind: Kind::Int { min: 0, max: 10_000_000 },
+        default: V::I(1024),
+        after: None,
+        case: 0,
+        chapter: NETWORK,
+        description: "smallest JSON body (bytes) that `product.compression` compresses",
+    },
     lever(
         "product.conditional_requests",
         0,

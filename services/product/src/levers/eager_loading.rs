@@ -22,6 +22,7 @@ use std::collections::HashMap;
 
 use kit::db::{Db, traced};
 use kit::flags::Flags;
+use serde_json::Value as Json;
 use sqlx::PgConnection;
 
 use crate::model::{CategoryRef, Cursor, Limit, Page, Price, ProductDetail, ProductItem, WarehouseStock};
@@ -37,12 +38,15 @@ pub enum Filter {
     Search(String),
 }
 
-/// One page request: filter, start and size. Order is always popularity desc, id.
+/// One page request: filter, start, size and shape. Order is always popularity desc, id.
 #[derive(Clone, Debug)]
 pub struct PageQuery {
     pub filter: Filter,
     pub cursor: Cursor,
     pub limit: Limit,
+    /// Full documents (description, attributes, stock per warehouse) instead of the summary shape; the
+    /// `product.summary_fields` lever decides (the page query then reads the large columns too).
+    pub full: bool,
 }
 
 /// Loads one page of products through the path the flag selects.
@@ -70,28 +74,71 @@ macro_rules! page_sql {
     };
 }
 macro_rules! naive_select {
-    () => {
-        "select p.id, p.sku, p.name, p.brand, p.popularity, p.category_id from product.products p"
+    ($doc:expr) => {
+        concat!("select p.id, p.sku, p.name, p.brand, p.popularity, p.category_id, ", $doc, " from product.products p")
     };
 }
 macro_rules! eager_select {
+    ($doc:expr) => {
+        concat!(
+            "select p.id, p.sku, p.name, p.brand, p.popularity, c.id, c.name, parent.name, ",
+            $doc,
+            " from product.products p join product.categories c on c.id = p.category_id \
+              left join product.categories parent on parent.id = c.parent_id"
+        )
+    };
+}
+/// The document columns of a full page, or nulls of their types for a summary page (large columns left unread).
+macro_rules! full_doc {
     () => {
-        "select p.id, p.sku, p.name, p.brand, p.popularity, c.id, c.name, parent.name from product.products p \
-         join product.categories c on c.id = p.category_id left join product.categories parent on parent.id = c.parent_id"
+        "p.description, p.attributes"
+    };
+}
+macro_rules! no_doc {
+    () => {
+        "null::text, null::jsonb"
     };
 }
 
 /// The SQL of each (path, filter) pair, public so tests can EXPLAIN exactly what the service runs.
 pub mod sql {
-    pub const NAIVE_ALL: &str = page_sql!(naive_select!(), "");
-    pub const NAIVE_BY_CATEGORY: &str = page_sql!(naive_select!(), " and p.category_id = $4");
-    pub const NAIVE_SEARCH: &str = page_sql!(naive_select!(), " and p.search @@ websearch_to_tsquery('english', $4)");
-    pub const EAGER_ALL: &str = page_sql!(eager_select!(), "");
-    pub const EAGER_BY_CATEGORY: &str = page_sql!(eager_select!(), " and p.category_id = $4");
-    pub const EAGER_SEARCH: &str = page_sql!(eager_select!(), " and p.search @@ websearch_to_tsquery('english', $4)");
+    pub const NAIVE_ALL: &str = page_sql!(naive_select!(no_doc!()), "");
+    pub const NAIVE_BY_CATEGORY: &str = page_sql!(naive_select!(no_doc!()), " and p.category_id = $4");
+    pub const NAIVE_SEARCH: &str = page_sql!(naive_select!(no_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
+    pub const EAGER_ALL: &str = page_sql!(eager_select!(no_doc!()), "");
+    pub const EAGER_BY_CATEGORY: &str = page_sql!(eager_select!(no_doc!()), " and p.category_id = $4");
+    pub const EAGER_SEARCH: &str = page_sql!(eager_select!(no_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
+    /// The same pages in the full shape (`product.summary_fields` off, or `?fields=full`).
+    pub const NAIVE_ALL_FULL: &str = page_sql!(naive_select!(full_doc!()), "");
+    pub const NAIVE_BY_CATEGORY_FULL: &str = page_sql!(naive_select!(full_doc!()), " and p.category_id = $4");
+    pub const NAIVE_SEARCH_FULL: &str =
+        page_sql!(naive_select!(full_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
+    pub const EAGER_ALL_FULL: &str = page_sql!(eager_select!(full_doc!()), "");
+    pub const EAGER_BY_CATEGORY_FULL: &str = page_sql!(eager_select!(full_doc!()), " and p.category_id = $4");
+    pub const EAGER_SEARCH_FULL: &str =
+        page_sql!(eager_select!(full_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
+
+    /// The page query of a path (`eager`), a filter and a shape (`full`).
+    pub fn page(eager: bool, filter: &super::Filter, full: bool) -> &'static str {
+        use super::Filter::*;
+        match (eager, filter, full) {
+            (false, All, false) => NAIVE_ALL,
+            (false, Category(_), false) => NAIVE_BY_CATEGORY,
+            (false, Search(_), false) => NAIVE_SEARCH,
+            (true, All, false) => EAGER_ALL,
+            (true, Category(_), false) => EAGER_BY_CATEGORY,
+            (true, Search(_), false) => EAGER_SEARCH,
+            (false, All, true) => NAIVE_ALL_FULL,
+            (false, Category(_), true) => NAIVE_BY_CATEGORY_FULL,
+            (false, Search(_), true) => NAIVE_SEARCH_FULL,
+            (true, All, true) => EAGER_ALL_FULL,
+            (true, Category(_), true) => EAGER_BY_CATEGORY_FULL,
+            (true, Search(_), true) => EAGER_SEARCH_FULL,
+        }
+    }
     /// Naive per-product lookups.
     pub const PRODUCT: &str =
-        "select id, sku, name, description, brand, popularity, category_id from product.products where id = $1";
+        "select id, sku, name, description, attributes, brand, popularity, category_id from product.products where id = $1";
     pub const CATEGORY: &str = "select id, name, parent_id from product.categories where id = $1";
     pub const PARENT: &str = "select parent.id, parent.name, parent.parent_id from product.categories c \
                               join product.categories parent on parent.id = c.parent_id where c.id = $1";
@@ -99,7 +146,7 @@ pub mod sql {
                                      where product_id = $1 and valid_from <= now() order by valid_from desc limit 1";
     pub const STOCK: &str = "select warehouse_id, quantity from product.inventory where product_id = $1 order by warehouse_id";
     /// Eager detail: products with their category and its parent.
-    pub const DETAILS: &str = "select p.id, p.sku, p.name, p.description, p.brand, p.popularity, c.id, c.name, parent.name \
+    pub const DETAILS: &str = "select p.id, p.sku, p.name, p.description, p.attributes, p.brand, p.popularity, c.id, c.name, parent.name \
                                from product.products p join product.categories c on c.id = p.category_id \
                                left join product.categories parent on parent.id = c.parent_id where p.id = any($1)";
     /// Eager batch: current price and stock per warehouse of every product in `$1`.
@@ -114,12 +161,33 @@ pub mod sql {
         from unnest($1::bigint[]) as ids(id) left join pr on pr.product_id = ids.id left join st on st.product_id = ids.id";
 }
 
+/// The document columns of a page row: description and attributes, null in the summary shape.
+type Doc = (Option<String>, Option<Json>);
 /// A product row as the page query returns it (before its relations are loaded).
-type ProductRow = (i64, String, String, String, i32, i32);
+type ProductRow = (i64, String, String, String, i32, i32, Option<String>, Option<Json>);
 /// A product row JOINed with its category (id, name) and the parent's name.
-type JoinedRow = (i64, String, String, String, i32, i32, String, Option<String>);
+type JoinedRow = (i64, String, String, String, i32, i32, String, Option<String>, Option<String>, Option<Json>);
 /// A detail row JOINed with its category and the parent's name.
-type DetailRow = (i64, String, String, String, String, i32, i32, String, Option<String>);
+type DetailRow = (i64, String, String, String, Json, String, i32, i32, String, Option<String>);
+
+/// A listing item: the summary fields, plus the document fields when the page is full.
+#[allow(clippy::too_many_arguments)]
+fn item(
+    id: i64,
+    sku: String,
+    name: String,
+    brand: String,
+    popularity: i32,
+    category: CategoryRef,
+    price: Option<Price>,
+    warehouses: Vec<WarehouseStock>,
+    (description, attributes): Doc,
+    full: bool,
+) -> ProductItem {
+    let stock = warehouses.iter().map(|w| i64::from(w.quantity)).sum();
+    let warehouses = full.then_some(warehouses);
+    ProductItem { id, sku, name, brand, popularity, category, price, stock, description, attributes, warehouses }
+}
 
 fn path(parent: Option<String>, name: &str) -> Vec<String> {
     parent.into_iter().chain(std::iter::once(name.to_owned())).collect()
@@ -149,21 +217,17 @@ mod naive {
     use super::*;
 
     pub async fn page(conn: &mut PgConnection, q: &PageQuery) -> Result<Page, sqlx::Error> {
-        let sql = match q.filter {
-            Filter::All => sql::NAIVE_ALL,
-            Filter::Category(_) => sql::NAIVE_BY_CATEGORY,
-            Filter::Search(_) => sql::NAIVE_SEARCH,
-        };
+        let sql = sql::page(false, &q.filter, q.full);
         let mut rows: Vec<ProductRow> = traced(sql, bind_page!(sql, q).fetch_all(&mut *conn)).await?;
         let fetched = rows.len();
         rows.truncate(q.limit.0 as usize);
         let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q.limit);
         let mut items = Vec::with_capacity(rows.len());
-        for (id, sku, name, brand, popularity, category_id) in rows {
+        for (id, sku, name, brand, popularity, category_id, description, attributes) in rows {
             let category = category(conn, category_id).await?;
             let price = current_price(conn, id).await?;
-            let stock: i64 = stock(conn, id).await?.iter().map(|w| i64::from(w.quantity)).sum();
-            items.push(ProductItem { id, sku, name, brand, popularity, category, price, stock });
+            let warehouses = stock(conn, id).await?;
+            items.push(item(id, sku, name, brand, popularity, category, price, warehouses, (description, attributes), q.full));
         }
         Ok(Page { items, next_cursor: next })
     }
@@ -171,14 +235,26 @@ mod naive {
     pub async fn details(conn: &mut PgConnection, ids: &[i64]) -> Result<Vec<ProductDetail>, sqlx::Error> {
         let mut out = Vec::with_capacity(ids.len());
         for &id in ids {
-            type Row = (i64, String, String, String, String, i32, i32);
+            type Row = (i64, String, String, String, Json, String, i32, i32);
             let row: Option<Row> = traced(sql::PRODUCT, sqlx::query_as(sql::PRODUCT).bind(id).fetch_optional(&mut *conn)).await?;
-            let Some((id, sku, name, description, brand, popularity, category_id)) = row else { continue };
+            let Some((id, sku, name, description, attributes, brand, popularity, category_id)) = row else { continue };
             let category = category(conn, category_id).await?;
             let price = current_price(conn, id).await?;
             let warehouses = stock(conn, id).await?;
             let stock = warehouses.iter().map(|w| i64::from(w.quantity)).sum();
-            out.push(ProductDetail { id, sku, name, description, brand, popularity, category, price, stock, warehouses });
+            out.push(ProductDetail {
+                id,
+                sku,
+                name,
+                description,
+                attributes,
+                brand,
+                popularity,
+                category,
+                price,
+                stock,
+                warehouses,
+            });
         }
         Ok(out)
     }
@@ -216,11 +292,7 @@ mod eager {
     }
 
     pub async fn page(conn: &mut PgConnection, q: &PageQuery) -> Result<Page, sqlx::Error> {
-        let sql = match q.filter {
-            Filter::All => sql::EAGER_ALL,
-            Filter::Category(_) => sql::EAGER_BY_CATEGORY,
-            Filter::Search(_) => sql::EAGER_SEARCH,
-        };
+        let sql = sql::page(true, &q.filter, q.full);
         let mut rows: Vec<JoinedRow> = traced(sql, bind_page!(sql, q).fetch_all(&mut *conn)).await?;
         let fetched = rows.len();
         rows.truncate(q.limit.0 as usize);
@@ -228,11 +300,10 @@ mod eager {
         let mut extras = prices_and_stock(conn, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
         let items = rows
             .into_iter()
-            .map(|(id, sku, name, brand, popularity, category_id, category_name, parent)| {
+            .map(|(id, sku, name, brand, popularity, category_id, category_name, parent, description, attributes)| {
                 let Extras { price, warehouses } = extras.remove(&id).unwrap_or_default();
-                let stock = warehouses.iter().map(|w| i64::from(w.quantity)).sum();
                 let category = CategoryRef { id: category_id, path: path(parent, &category_name), name: category_name };
-                ProductItem { id, sku, name, brand, popularity, category, price, stock }
+                item(id, sku, name, brand, popularity, category, price, warehouses, (description, attributes), q.full)
             })
             .collect();
         Ok(Page { items, next_cursor: next })
@@ -245,14 +316,27 @@ mod eager {
         let mut extras = prices_and_stock(conn, &found).await?;
         let mut out = Vec::with_capacity(found.len());
         for id in found {
-            let Some((id, sku, name, description, brand, popularity, category_id, category_name, parent)) = by_id.remove(&id)
+            let Some((id, sku, name, description, attributes, brand, popularity, category_id, category_name, parent)) =
+                by_id.remove(&id)
             else {
                 continue;
             };
             let Extras { price, warehouses } = extras.remove(&id).unwrap_or_default();
             let stock = warehouses.iter().map(|w| i64::from(w.quantity)).sum();
             let category = CategoryRef { id: category_id, path: path(parent, &category_name), name: category_name };
-            out.push(ProductDetail { id, sku, name, description, brand, popularity, category, price, stock, warehouses });
+            out.push(ProductDetail {
+                id,
+                sku,
+                name,
+                description,
+                attributes,
+                brand,
+                popularity,
+                category,
+                price,
+                stock,
+                warehouses,
+            });
         }
         Ok(out)
     }

@@ -7,13 +7,19 @@
 //! | `product.cache_ttl_secs` | [`cache_ttl`] | Caching Strategies |
 //! | `product.refresh_ahead` | [`refresh_ahead`] | Caching Strategies |
 //! | `product.cache_warming` (+ `product.warm_top_n`) | [`cache_warming`] | Caching Strategies |
+//! | `product.compression` (+ `product.compression_min_bytes`) | [`compression`] | Network Optimization |
+//! | `product.conditional_requests` | [`conditional_requests`] | Network Optimization; Edge Infrastructure |
+//! | `product.summary_fields` | [`summary_fields`] | Introduction (the opening story); Network Optimization |
 //! | `product.load_shedding` (+ `load_shed_limit`, `load_shed_queue`) | [`load_shedding`] | Traffic Management |
 //! | `product.hedged_requests` | [`hedged_requests`] | Advanced Techniques |
 
 pub mod cache_ttl;
 pub mod cache_warming;
 pub mod composite_indexes;
+pub mod compression;
+pub mod conditional_requests;
 pub mod eager_loading;
 pub mod hedged_requests;
 pub mod load_shedding;
 pub mod refresh_ahead;
+pub mod summary_fields;

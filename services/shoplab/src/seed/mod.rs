@@ -12,6 +12,7 @@
 mod analytics;
 mod auth;
 mod copy;
+mod documents;
 mod product;
 
 use std::time::Instant;

@@ -1,5 +1,6 @@
 //! The catalogue: categories (20 top-level, the rest below them), products with Zipf-like popularity
-//! (id 1 most popular), ~10 price rows each (the newest is current) and stock in 3 warehouses.
+//! (id 1 most popular), ~10 price rows each (the newest is current) and stock in 3 warehouses. Each
+//! product's description and attributes weigh a few KB ([`super::documents`]).
 
 use std::fmt::Write as _;
 
@@ -8,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use sqlx::PgPool;
 
 use super::copy::copy_rows;
+use super::documents;
 use super::{Bars, RNG_SEED, SeedArgs, count};
 
 const ADJECTIVES: [&str; 16] = [
@@ -49,12 +51,16 @@ const NOUNS: [&str; 16] = [
 const BRANDS: [&str; 10] =
     ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent"];
 const PRICES_PER_PRODUCT: i64 = 10;
+/// Bytes of description per product (the first sentence names the product, the rest is generated).
+const DESCRIPTION_BYTES: usize = 2500;
+/// Rows of each product's specification table (~70 bytes of JSON each): attributes of ~2.5 KB.
+const SPEC_ROWS: usize = 30;
 pub(crate) const WAREHOUSES: i64 = 3;
 
 /// Seeds the catalogue unless it already has the requested size.
 pub(crate) async fn seed(pool: &PgPool, a: &SeedArgs, bars: &Bars) -> anyhow::Result<()> {
     let (have_p, have_c) = (count(pool, "product.products").await?, count(pool, "product.categories").await?);
-    if have_p == a.products && have_c == a.categories {
+    if have_p == a.products && have_c == a.categories && has_documents(pool).await? {
         bars.skip("catalogue", have_p);
         return Ok(());
     }
@@ -73,18 +79,33 @@ pub(crate) async fn seed(pool: &PgPool, a: &SeedArgs, bars: &Bars) -> anyhow::Re
     )
     .await?;
     let mut rng = ChaCha8Rng::seed_from_u64(RNG_SEED);
+    // the documents draw from their own generator, so the other columns are what they always were
+    let mut docs = ChaCha8Rng::seed_from_u64(RNG_SEED + 2);
     let n = a.products;
-    copy_rows(pool, "product.products (id, sku, name, description, category_id, brand, popularity)", n, &bars.bar("product.products", n as u64), |i, b| {
+    let cols = "product.products (id, sku, name, description, category_id, brand, popularity, attributes)";
+    copy_rows(pool, cols, n, &bars.bar("product.products", n as u64), |i, b| {
         let id = i + 1;
         let (adj, noun) = (ADJECTIVES[rng.random_range(0..16)], NOUNS[rng.random_range(0..16)]);
         let brand = BRANDS[rng.random_range(0..10)];
         let cat = rng.random_range(1..=cats);
         // Zipf-like (s = 1.1): popularity falls with the id, so id 1 is the most viewed product.
         let popularity = (1_000_000.0 / (id as f64).powf(1.1)).round() as i64;
-        let _ = writeln!(b, "{id}\tSKU-{id:06}\t{brand} {adj} {noun} {id}\tThe {adj} {noun} by {brand}, a lab product for catalogue {id}.\t{cat}\t{brand}\t{popularity}");
+        let lead = format!("The {adj} {noun} by {brand}, a lab product for catalogue {id}.");
+        let description = documents::description(&mut docs, &lead, DESCRIPTION_BYTES);
+        let attributes = documents::attributes(&mut docs, id, SPEC_ROWS);
+        let _ = writeln!(
+            b,
+            "{id}\tSKU-{id:06}\t{brand} {adj} {noun} {id}\t{description}\t{cat}\t{brand}\t{popularity}\t{attributes}"
+        );
     })
     .await?;
     prices_and_stock(pool, n, bars).await
+}
+
+/// True when the catalogue carries its documents (a catalogue seeded before they existed is reloaded).
+async fn has_documents(pool: &PgPool) -> anyhow::Result<bool> {
+    let sql = "select attributes <> '{}'::jsonb from product.products where id = 1";
+    Ok(sqlx::query_scalar(sql).fetch_optional(pool).await?.unwrap_or(false))
 }
 
 async fn prices_and_stock(pool: &PgPool, n: i64, bars: &Bars) -> anyhow::Result<()> {
