@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use kit::Config;
 use kit::app::Core;
-use kit::config::env_or;
 use serde_json::json;
 
 use crate::cache::Keys;
@@ -16,7 +15,7 @@ pub const SERVICE: &str = "product";
 
 /// Postgres pool size (`PRODUCT_DB_POOL`, default 10). Small on purpose: the database has 2 cores here,
 /// and under the naive levers a saturated pool is what the "pool in use / wait" panel should show.
-const DB_POOL: &str = "10";
+pub const DB_POOL: u32 = 10;
 
 /// Redis pool size. deadpool's default (4) would cap cache lookups at 4 in flight (each checkout also
 /// pings); 32 keeps the cache from being the bottleneck at workshop rates.
@@ -25,10 +24,13 @@ pub const REDIS_POOL: usize = 32;
 /// A bound product service, ready to run.
 pub type Application = kit::app::Application;
 
-/// Connects dependencies, starts the levers' background tasks and binds `addr`.
+/// Connects dependencies, starts the levers' background tasks and binds `addr` (default pool size).
 pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
-    let pool_size: u32 =
-        env_or("PRODUCT_DB_POOL", DB_POOL).parse().map_err(|_| anyhow::anyhow!("PRODUCT_DB_POOL must be a number"))?;
+    build_with_pool(config, addr, DB_POOL).await
+}
+
+/// [`build`] with `pool_size` Postgres connections (`shoplab product --db-pool`).
+pub async fn build_with_pool(config: Config, addr: &str, pool_size: u32) -> anyhow::Result<Application> {
     let core = Core::connect(SERVICE, config.clone(), pool_size).await?;
     let redis = kit::redis::connect(&config.redis_url, REDIS_POOL).await?;
     let state = AppState {

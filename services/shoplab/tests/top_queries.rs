@@ -36,13 +36,7 @@ async fn the_n_plus_1_shows_as_twenty_calls_per_page_and_reset_clears_only_this_
     assert!((shares - 1.0).abs() < 1e-6, "shares of this database's time add up to 1: {shares}");
 
     // eager loading: another (uncached) page adds batch queries, never a per-product lookup
-    kit::flags::set(&env.pool, "product.eager_loading", &serde_json::json!(true), "test").await.unwrap();
-    let seen = kit::testing::eventually(std::time::Duration::from_secs(2), || async {
-        let body: serde_json::Value = reqwest::get(format!("{product}/admin/flags")).await.unwrap().json().await.unwrap();
-        body["flags"].as_array().unwrap().iter().any(|f| f["name"] == "product.eager_loading" && f["value"] == true)
-    })
-    .await;
-    assert!(seen.is_some(), "the product service did not follow the flag");
+    kit::testing::set_flag(&env.pool, &[&product], "product.eager_loading", serde_json::json!(true)).await;
     assert_eq!(reqwest::get(format!("{product}/products?limit=19")).await.unwrap().status(), 200);
     let rows = top_queries::fetch(&env.pool, 200).await.unwrap();
     assert_eq!(calls(&rows, PRICE_PER_PRODUCT), 20, "no new per-product lookups: {rows:#?}");

@@ -51,7 +51,7 @@ async fn start_up(
     let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
     // The services run in child processes, so their queue and exchange names are declared there; name
     // them here too, so the TestEnv deletes them when the test ends (and no empty queues pile up).
-    let _ = auth::email::topology::Topology::new(&cfg.amqp_prefix, &auth::settings::Settings::from_env().unwrap().email);
+    let _ = auth::email::topology::Topology::new(&cfg.amqp_prefix, &auth::settings::Settings::default().email);
     let _ = analytics::message::Names::new(&cfg.amqp_prefix);
     let mut cmd = Command::new(&exe);
     cmd.env_remove("SHOPLAB_ADMIN_TOKEN").env_remove("AUTH_JWT_SECRET").env_remove("AUTH_JWT_SECRET_FILE");
