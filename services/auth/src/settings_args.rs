@@ -44,9 +44,9 @@ pub struct SettingsArgs {
     /// Postgres connections of the relay and the email worker.
     #[arg(long, env = "AUTH_WORKER_POOL_SIZE", default_value_t = d().worker_pool, value_parser = num!(u32))]
     pub worker_pool_size: u32,
-    /// Password hashes computed at once (default: the cores).
-    #[arg(long, env = "AUTH_PASSWORD_PERMITS", default_value_t = d().password_work.permits, value_parser = num!(usize))]
-    pub password_permits: usize,
+    /// Password hashes computed at once (default: the machine's cores).
+    #[arg(long, env = "AUTH_PASSWORD_PERMITS", value_parser = num!(usize))]
+    pub password_permits: Option<usize>,
     /// Longest wait for a hashing permit before 503 + Retry-After (ms).
     #[arg(long, env = "AUTH_PASSWORD_WAIT_MS", default_value_t = ms(d().password_work.wait), value_parser = num!(u64))]
     pub password_wait_ms: u64,
@@ -65,7 +65,7 @@ pub struct SettingsArgs {
     /// Lifetime of an access token (s).
     #[arg(long, env = "AUTH_ACCESS_TTL_SECS", default_value_t = d().access_ttl.as_secs(), value_parser = num!(u64))]
     pub access_ttl_secs: u64,
-    /// Lifetime of a refresh token, i.e. of its session (s).
+    /// Lifetime of a refresh token, that is of its session (s).
     #[arg(long, env = "AUTH_REFRESH_TTL_SECS", default_value_t = d().refresh_ttl.as_secs(), value_parser = num!(u64))]
     pub refresh_ttl_secs: u64,
     /// Argon2id memory of new password hashes (KiB).
@@ -154,7 +154,7 @@ impl SettingsArgs {
             jwt_secret: crate::secret::configured(self.jwt_secret, self.jwt_secret_file.as_deref())?,
             lab_mode: self.lab_mode,
             password_work: PasswordWork {
-                permits: self.password_permits.max(1),
+                permits: self.password_permits.unwrap_or(Settings::default().password_work.permits).max(1),
                 wait: Duration::from_millis(self.password_wait_ms),
             },
             throttle: ThrottleSettings {

@@ -37,15 +37,15 @@ Read by the telemetry libraries (docs/architecture.md, \"Traces\"):
   OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_BSP_SCHEDULE_DELAY   the SDK's
   RUST_LOG                      log filter (info, chatty dependencies at warn)";
 
-/// The variables named in [`LIBRARY_ENV`] (the docs' table lists them beside the clap options).
-pub const LIBRARY_VARS: &[&str] = &[
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_SERVICE_NAME",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "RUST_LOG",
+/// The variables of [`LIBRARY_ENV`] as (name, default, meaning), for the docs' table (`shoplab env`).
+pub const LIBRARY_VARS: &[(&str, &str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "none: no export", "OTLP collector of every process (docs/architecture.md, \"Traces\")"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "`grpc` or `http/protobuf`"),
+    ("OTEL_SERVICE_NAME", "the process's name", "the `service.name` of its spans"),
+    ("OTEL_TRACES_SAMPLER", "`parentbased_always_on`", "the OpenTelemetry SDK's sampler"),
+    ("OTEL_TRACES_SAMPLER_ARG", "none", "the sampler's argument (a ratio for `traceidratio`)"),
+    ("OTEL_BSP_SCHEDULE_DELAY", "`5000` (ms)", "the OpenTelemetry SDK's export interval"),
+    ("RUST_LOG", "info, chatty dependencies at warn", "log filter of every process"),
 ];
 
 /// Where every process finds Postgres, Redis and RabbitMQ (global options of `shoplab`).

@@ -49,6 +49,8 @@ pub enum Command {
     Analytics(analytics::cli::AnalyticsArgs),
     /// Run the simulated email provider (case study 3's flaky downstream).
     EmailProvider(email_provider::cli::ProviderArgs),
+    /// Print every environment variable of every command with its default and who reads it (Markdown).
+    Env,
     /// Exit 0 when URL answers 2xx, else print one line and exit 1 (container health checks).
     Health(health::HealthArgs),
 }
@@ -69,6 +71,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up::run(db, redis, amqp, args).await,
         Command::TopQueries(args) => crate::top_queries::run(db, args).await,
         Command::Health(args) => health::run(args).await,
+        Command::Env => {
+            print!("{}", crate::env_table::markdown());
+            Ok(())
+        }
         Command::Product(args) => product::cli::run(c.clone(), args).await,
         Command::Auth(args) => auth::cli::run(c.clone(), args).await,
         Command::Analytics(args) => analytics::cli::run(c.clone(), args).await,

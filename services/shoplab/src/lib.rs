@@ -6,6 +6,7 @@ pub mod compare;
 pub mod console;
 pub mod database;
 pub mod doctor;
+pub mod env_table;
 pub mod flags;
 pub mod health;
 pub mod lab_secrets;
