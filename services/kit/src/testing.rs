@@ -228,3 +228,45 @@ async fn reports_flag(http: &reqwest::Client, base: &str, name: &str, value: &se
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     crate::openmetrics::parse(text).total(name, labels)
 }
+
+/// A service started as its own process (`shoplab product`, ...) on this test's database, names and admin
+/// token; killed when dropped. Tests of the CLI use it instead of linking the service's internals.
+pub struct ServiceProcess {
+    /// Base URL (`http://127.0.0.1:<port>`).
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl ServiceProcess {
+    /// Runs `exe args` with the listen address in `addr_var` on a free port; waits (30 s at most) until
+    /// its `/readyz` answers.
+    pub async fn start(env: &TestEnv, exe: &str, args: &[&str], addr_var: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let c = &env.config;
+        let child = std::process::Command::new(exe)
+            .args(args)
+            .env(addr_var, format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &c.database_url)
+            .env("SHOPLAB_REDIS_PREFIX", &c.redis_prefix)
+            .env("SHOPLAB_AMQP_PREFIX", &c.amqp_prefix)
+            .env("SHOPLAB_ADMIN_TOKEN", TEST_ADMIN_TOKEN)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the service process");
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = eventually(std::time::Duration::from_secs(30), || async {
+            reqwest::get(format!("{url}/readyz")).await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        let process = Self { url, child };
+        assert!(ready.is_some(), "`{exe} {}` did not become ready", args.join(" "));
+        process
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

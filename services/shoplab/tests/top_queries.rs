@@ -2,7 +2,7 @@
 //! of 20 products, the per-product price lookup has 20 calls against the page query's 1; with eager
 //! loading the next page adds no per-product statement at all. `--reset` clears only this database.
 
-use kit::testing::{TestEnv, serve};
+use kit::testing::{ServiceProcess, TestEnv};
 use shoplab::top_queries::{self, Statement};
 
 /// A small catalogue through the real seed (no users, no events).
@@ -24,7 +24,8 @@ const PAGE: &[&str] = &["from product.products p", "limit $"];
 async fn the_n_plus_1_shows_as_twenty_calls_per_page_and_reset_clears_only_this_database() {
     let env = TestEnv::new().await;
     seed(&env).await;
-    let product = serve(product::startup::build(env.config(), "127.0.0.1:0").await.expect("product"));
+    let process = ServiceProcess::start(&env, env!("CARGO_BIN_EXE_shoplab"), &["product"], "PRODUCT_ADDR").await;
+    let product = process.url.clone();
     top_queries::reset(&env.pool).await.expect("pg_stat_statements is preloaded on the test server");
 
     let page = reqwest::get(format!("{product}/products?limit=20")).await.unwrap();
