@@ -83,7 +83,9 @@ pub struct ServiceArgs {
 }
 
 /// Connection and naming settings shared by every shoplab process, resolved from the options.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the connection strings without their passwords (a compose lab generates them).
+#[derive(Clone)]
 pub struct Config {
     /// Postgres connection string; the database holds the product, auth, analytics and lab schemas.
     pub database_url: String,
@@ -98,6 +100,31 @@ pub struct Config {
     /// Bearer token for admin writes; `None` refuses them with a message saying how to enable them
     /// (see [`admin_token`] for where it comes from).
     pub admin_token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redacted(&self.database_url))
+            .field("redis_url", &redacted(&self.redis_url))
+            .field("amqp_url", &redacted(&self.amqp_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("amqp_prefix", &self.amqp_prefix)
+            .field("admin_token", &self.admin_token)
+            .finish()
+    }
+}
+
+/// `url` with its password replaced by `***` (unparsable: the scheme only).
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => url.split_once("://").map_or_else(|| "(unparsable)".to_owned(), |(scheme, _)| format!("{scheme}://...")),
+    }
 }
 
 impl Config {
@@ -227,8 +254,11 @@ mod tests {
         let p = Probe::try_parse_from(["x", "--redis-prefix", "", "--admin-token", "s3cr3t", "--database-url", ""]).unwrap();
         assert_eq!(p.service.redis_prefix, "shoplab:");
         assert_eq!(p.connections.database_url, "postgres://postgres@127.0.0.1:5432/shoplab");
-        let config = Config::new(p.connections, p.service);
-        assert!(!format!("{config:?}").contains("s3cr3t"), "{config:?}");
+        let mut config = Config::new(p.connections, p.service);
+        config.amqp_url = "amqp://lab:pa55word@rabbitmq:5672/%2f".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cr3t") && !shown.contains("pa55word"), "{shown}");
+        assert!(shown.contains("amqp://lab:***@rabbitmq:5672/%2f"), "{shown}");
         assert_eq!(config.admin_token.as_ref().map(|t| t.expose_secret()), Some("s3cr3t"));
     }
 }
