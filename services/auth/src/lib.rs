@@ -25,6 +25,7 @@ pub mod relay;
 pub mod routes;
 pub mod secret;
 pub mod settings;
+mod settings_args;
 pub mod startup;
 pub mod state;
 pub mod worker;

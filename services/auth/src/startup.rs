@@ -30,7 +30,14 @@ pub type Application = kit::app::Application;
 pub async fn build(config: Config, settings: Settings, addr: &str) -> anyhow::Result<Application> {
     let secret = crate::secret::resolve(settings.jwt_secret.as_ref(), settings.lab_mode)?;
     let core = lab_core(SERVICE, config).await?;
-    let state = AppState::new(&core.config, &settings, &secret, core.flags.clone(), core.metrics.clone()).await?;
+    let state = AppState::new(
+        &core.config,
+        &settings,
+        kit::config::ExposeSecret::expose_secret(&secret),
+        core.flags.clone(),
+        core.metrics.clone(),
+    )
+    .await?;
     prune_limiter(Arc::downgrade(&state.buckets));
     local_token_validation::spawn_refresher(state.clone());
     let base = core.base().with_status(status(state.clone(), settings));

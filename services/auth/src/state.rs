@@ -76,7 +76,7 @@ impl AppState {
             passwords: Passwords::new(settings.argon2, settings.password_work).await?,
             throttle: LoginThrottle::new(&settings.throttle),
             tokens: Tokens::new(jwt_secret, settings.access_ttl, settings.refresh_ttl),
-            provider: ProviderClient::new(&config.email_provider_url)?,
+            provider: ProviderClient::new(&settings.email_provider_url)?,
             breaker: Arc::new(SharedBreaker::new(settings.breaker, metrics.clone())),
             buckets: Arc::new(Buckets::new(redis, &config.redis_prefix)),
             trusted_proxies: settings.trusted_proxies.clone(),

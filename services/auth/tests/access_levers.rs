@@ -6,14 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use auth::secret::Secret;
 use common::{Lab, eventually, metric, settings};
+use kit::config::SecretString;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 /// Settings with a fixed JWT secret, so two instances accept each other's tokens.
 fn shared_secret() -> auth::Settings {
-    auth::Settings { jwt_secret: Some(Secret("a-test-secret-shared-by-both-instances".into())), ..settings() }
+    auth::Settings { jwt_secret: Some(SecretString::from("a-test-secret-shared-by-both-instances")), ..settings() }
 }
 
 /// A second auth instance on the lab's database and Redis prefix; stops when the token is dropped.

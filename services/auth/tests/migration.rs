@@ -13,7 +13,7 @@ use sqlx::Connection;
 #[tokio::test]
 async fn tokens_stored_before_the_upgrade_are_hashed_in_place_and_still_verify() {
     let lab = Lab::start(settings()).await;
-    let server = kit::config::env_or("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432");
+    let server = kit::testing::server_url();
     let name = format!("{}_m0010", lab.env.db_name);
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut admin).await.unwrap();

@@ -5,7 +5,6 @@
 mod common;
 
 use auth::credentials::{AUDIENCE, ISSUER};
-use auth::secret::Secret;
 use common::{Lab, settings};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Value, json};
@@ -32,7 +31,7 @@ async fn outside_a_lab_a_missing_or_short_secret_refuses_to_start() {
     let unset = auth::Settings { lab_mode: false, jwt_secret: None, ..settings() };
     let err = auth::build(config.clone(), unset, "127.0.0.1:0").await.err().expect("refused").to_string();
     assert!(err.contains("AUTH_JWT_SECRET"), "{err}");
-    let short = auth::Settings { lab_mode: false, jwt_secret: Some(Secret("shoplab-lab-only-jwt-secret".into())), ..settings() };
+    let short = auth::Settings { lab_mode: false, jwt_secret: Some("shoplab-lab-only-jwt-secret".into()), ..settings() };
     let err = auth::build(config, short, "127.0.0.1:0").await.err().expect("refused").to_string();
     assert!(err.contains("at least 32"), "{err}");
 }
@@ -53,7 +52,7 @@ async fn a_token_signed_with_the_old_source_constant_reads_nothing() {
 #[tokio::test]
 async fn tokens_without_our_issuer_and_audience_are_refused() {
     let secret = "s".repeat(40);
-    let lab = Lab::start(auth::Settings { jwt_secret: Some(Secret(secret.clone())), lab_mode: false, ..settings() }).await;
+    let lab = Lab::start(auth::Settings { jwt_secret: Some(secret.clone().into()), lab_mode: false, ..settings() }).await;
     lab.signed_up("iss@shoplab.test").await;
     let access = lab.login("iss@shoplab.test").await["access_token"].as_str().unwrap().to_owned();
     let mut c = claims(&lab, &access).await;

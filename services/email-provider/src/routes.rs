@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use kit::config::ExposeSecret;
 use kit::error::{ApiError, ApiResult};
 use kit::extract::{Json, Query};
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,7 @@ pub struct ProviderState {
     /// `POST /send` requests by result.
     pub requests: Requests,
     /// Bearer token `GET /messages` requires (`None`: listing disabled, 403).
-    pub admin_token: Option<String>,
+    pub admin_token: Option<kit::config::SecretString>,
 }
 
 /// Body of `POST /send`.
@@ -124,7 +125,8 @@ impl axum::extract::FromRequestParts<ProviderState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &ProviderState) -> ApiResult<Self> {
-        kit::http::admin::authorize_token(state.admin_token.as_deref(), &parts.headers).map(|()| Admin)
+        kit::http::admin::authorize_token(state.admin_token.as_ref().map(ExposeSecret::expose_secret), &parts.headers)
+            .map(|()| Admin)
     }
 }
 

@@ -32,12 +32,16 @@ pub struct Application {
     store: Arc<Store>,
 }
 
-/// Connects the flag store and binds `addr` (port 0 picks a free port).
+/// Connects the flag store and binds `addr` (port 0 picks a free port), keeping the default number of
+/// messages.
 pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
+    build_keeping(config, addr, DEFAULT_KEEP).await
+}
+
+/// [`build`] keeping the last `keep` messages (`shoplab email-provider --keep`).
+pub async fn build_keeping(config: Config, addr: &str, keep: usize) -> anyhow::Result<Application> {
     let core = Core::connect(SERVICE, config, POOL_SIZE).await?;
     let faults = Faults::new(core.flags.clone());
-    let keep = kit::config::env_or("EMAIL_PROVIDER_KEEP", &DEFAULT_KEEP.to_string());
-    let keep = keep.parse().map_err(|_| anyhow::anyhow!("EMAIL_PROVIDER_KEEP={keep} is not a number of messages"))?;
     let store = Arc::new(Store::with_capacity(keep));
     let admin_token = core.config.admin_token.clone();
     let requests = Requests::register(&core.metrics);

@@ -34,15 +34,7 @@ impl Provider {
         let url = format!("{}/admin/flags/{name}", self.base);
         let resp = self.http.put(url).bearer_auth(&self.admin_token).json(&json!({ "value": value })).send().await.unwrap();
         assert_eq!(resp.status(), 200, "setting {name}");
-        for _ in 0..100 {
-            let flags: Value = self.http.get(format!("{}/admin/flags", self.base)).send().await.unwrap().json().await.unwrap();
-            let seen = flags["flags"].as_array().unwrap().iter().find(|f| f["name"] == name).map(|f| f["value"].clone());
-            if seen.as_ref() == Some(&value) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("flag {name} did not propagate");
+        kit::testing::wait_for_flag(&self.base, name, &value).await;
     }
 
     fn send(&self, to: &str, key: Option<&str>) -> reqwest::RequestBuilder {

@@ -37,6 +37,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod migrate;
+pub mod openmetrics;
 pub mod outbox;
 pub mod propagation;
 pub mod redis;

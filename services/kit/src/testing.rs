@@ -14,9 +14,15 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::config::Config;
 
 /// Where the test databases are created (`TEST_DATABASE_URL`, default local Postgres).
-fn server_url() -> String {
-    crate::config::env_or("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432".into())
 }
+
+/// The admin token every [`TestEnv`] config accepts.
+const TEST_ADMIN_TOKEN: &str = "test-admin-token";
 
 /// An isolated environment for one test.
 pub struct TestEnv {
@@ -47,7 +53,7 @@ impl TestEnv {
         config.database_url = url;
         config.redis_prefix = format!("t:{}:", &id[..16]);
         config.amqp_prefix = format!("t.{}", &id[..16]);
-        config.admin_token = Some("test-admin-token".into());
+        config.admin_token = Some(TEST_ADMIN_TOKEN.into());
         Self { db_name, pool, config, amqp_names: Default::default() }
     }
 
@@ -58,7 +64,7 @@ impl TestEnv {
 
     /// Bearer token the test config accepts for admin writes.
     pub fn admin_token(&self) -> &str {
-        self.config.admin_token.as_deref().unwrap_or_default()
+        TEST_ADMIN_TOKEN
     }
 
     /// Deletes these queues/exchanges (the names a service's topology declares) when the env is dropped.
@@ -190,4 +196,89 @@ impl OtlpReceiver {
 /// The value of attribute `key` of `span`, if it has one.
 pub fn span_attr<'a>(span: &'a Span, key: &str) -> Option<&'a opentelemetry_proto::tonic::common::v1::any_value::Value> {
     span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
+}
+
+/// Longest a test waits for a process to report a flag written to the database (the processes poll the
+/// flags every second; this leaves room for a loaded CI machine).
+pub const FLAG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes flag `name` = `value` to the lab database (as `shoplab flags set` does) and waits until every
+/// process at `bases` reports it (see [`wait_for_flag`]).
+pub async fn set_flag(pool: &sqlx::PgPool, bases: &[&str], name: &str, value: serde_json::Value) {
+    crate::flags::set(pool, name, &value, "test").await.unwrap_or_else(|e| panic!("set flag {name}: {e}"));
+    for base in bases {
+        wait_for_flag(base, name, &value).await;
+    }
+}
+
+/// Waits until the process at `base` reports `name` = `value`: in `GET /admin/flags` where it serves it,
+/// else (the workers) in the `shoplab_flag_value` gauge of its `/metrics`. Panics after [`FLAG_TIMEOUT`].
+pub async fn wait_for_flag(base: &str, name: &str, value: &serde_json::Value) {
+    let http = reqwest::Client::new();
+    let seen = eventually(FLAG_TIMEOUT, || reports_flag(&http, base, name, value)).await;
+    assert!(seen.is_some(), "{base} did not report {name}={value} within {FLAG_TIMEOUT:?}");
+}
+
+/// Whether the process at `base` reports `name` = `value` now.
+async fn reports_flag(http: &reqwest::Client, base: &str, name: &str, value: &serde_json::Value) -> bool {
+    let Ok(resp) = http.get(format!("{base}/admin/flags")).send().await else { return false };
+    if resp.status().is_success() {
+        let view: serde_json::Value = resp.json().await.unwrap_or_default();
+        let flags = view["flags"].as_array().cloned().unwrap_or_default();
+        return flags.iter().any(|f| f["name"] == name && &f["value"] == value);
+    }
+    let Ok(resp) = http.get(format!("{base}/metrics")).send().await else { return false };
+    let text = resp.text().await.unwrap_or_default();
+    let gauge = crate::openmetrics::parse(&text).sum("shoplab_flag_value", |s| s.label("flag") == Some(name));
+    // the gauge holds booleans as 0/1 and numbers as themselves
+    let wanted = value.as_bool().map(|b| if b { 1.0 } else { 0.0 }).or_else(|| value.as_f64());
+    gauge.is_some() && gauge == wanted
+}
+
+/// Sum of the samples of `name` whose labels include every `labels` pair, 0 when there is none (read
+/// with the same OpenMetrics parser as the CLI's scrapes: exemplars and timestamps are not values).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    crate::openmetrics::parse(text).total(name, labels)
+}
+
+/// A service started as its own process (`shoplab product`, ...) on this test's database, names and admin
+/// token; killed when dropped. Tests of the CLI use it instead of linking the service's internals.
+pub struct ServiceProcess {
+    /// Base URL (`http://127.0.0.1:<port>`).
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl ServiceProcess {
+    /// Runs `exe args` with the listen address in `addr_var` on a free port; waits (30 s at most) until
+    /// its `/readyz` answers.
+    pub async fn start(env: &TestEnv, exe: &str, args: &[&str], addr_var: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let c = &env.config;
+        let child = std::process::Command::new(exe)
+            .args(args)
+            .env(addr_var, format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", &c.database_url)
+            .env("SHOPLAB_REDIS_PREFIX", &c.redis_prefix)
+            .env("SHOPLAB_AMQP_PREFIX", &c.amqp_prefix)
+            .env("SHOPLAB_ADMIN_TOKEN", TEST_ADMIN_TOKEN)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the service process");
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = eventually(std::time::Duration::from_secs(30), || async {
+            reqwest::get(format!("{url}/readyz")).await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        let process = Self { url, child };
+        assert!(ready.is_some(), "`{exe} {}` did not become ready", args.join(" "));
+        process
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -2,42 +2,43 @@
 //!
 //! The `shoplab` binary parses its command line and calls [`run`]. Start-up lives here, in the library,
 //! so the service is compiled once, in this crate, and the one binary that runs every process only
-//! dispatches to it.
+//! dispatches to it. Every setting is an option with its variable and default (`shoplab product --help`).
 
 use clap::Args;
 use kit::Config;
-use kit::config::addr;
+use kit::config::{Connections, ServiceArgs, addr};
 
 use crate::startup::{self, SERVICE};
 
-/// Environment variables the product process reads (shown by `shoplab product --help`).
-const ENV_HELP: &str = "\
-Environment:
-  PRODUCT_ADDR                  listen address (127.0.0.1:8081)
-  PRODUCT_DB_POOL               Postgres connections (10)
-  DATABASE_URL, REDIS_URL       Postgres and Redis (local defaults; also --database-url, --redis-url)
-  SHOPLAB_REDIS_PREFIX          prefix of every Redis key (shoplab:)
-  SHOPLAB_ADMIN_TOKEN           Bearer token for admin writes (unset: refused)
-  OTEL_EXPORTER_OTLP_ENDPOINT   OTLP collector (unset: no export); OTEL_EXPORTER_OTLP_PROTOCOL,
-                                OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_SCHEDULE_DELAY
-  RUST_LOG                      log filter (info)";
-
 /// Options of `shoplab product`.
 #[derive(Args, Debug, Clone)]
-#[command(after_help = ENV_HELP)]
+#[command(after_help = kit::config::LIBRARY_ENV)]
 pub struct ProductArgs {
     /// Listen address.
-    #[arg(long, env = "PRODUCT_ADDR", default_value = addr::PRODUCT)]
+    #[arg(long, env = "PRODUCT_ADDR", default_value = addr::PRODUCT, value_parser = kit::config::non_empty())]
     pub addr: String,
+    /// Postgres connections. Small on purpose: under the naive levers a saturated pool is what the
+    /// "pool in use / wait" panel should show.
+    #[arg(long, env = "PRODUCT_DB_POOL", default_value_t = startup::DB_POOL,
+          value_parser = kit::config::parsed::<u32>())]
+    pub db_pool: u32,
+    /// Where the simulated provider answers: it also serves the simulated inventory that
+    /// `GET /products/{id}/availability` reads (lever `product.hedged_requests`).
+    #[arg(long, env = "EMAIL_PROVIDER_URL", default_value = startup::DEFAULT_INVENTORY_URL,
+          value_parser = kit::config::non_empty())]
+    pub inventory_url: String,
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 /// Serves the product API on `args.addr` until Ctrl-C or SIGTERM.
-pub async fn run(config: Config, args: ProductArgs) -> anyhow::Result<()> {
-    kit::supervise::run_process(SERVICE, Box::pin(serve(config, args))).await
+pub async fn run(connections: Connections, args: ProductArgs) -> anyhow::Result<()> {
+    kit::supervise::run_process(SERVICE, Box::pin(serve(connections, args))).await
 }
 
-async fn serve(config: Config, args: ProductArgs) -> anyhow::Result<()> {
-    let app = startup::build(config, &args.addr).await?;
+async fn serve(connections: Connections, args: ProductArgs) -> anyhow::Result<()> {
+    let config = Config::new(connections, args.service);
+    let app = startup::build_with(config, &args.addr, args.db_pool, &args.inventory_url).await?;
     app.run_until_stopped(kit::http::shutdown_signal()).await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use futures::FutureExt;
+use kit::config::ExposeSecret;
 use kit::db::traced;
 use kit::extract::{Json, Path, Query};
 use kit::{ApiError, ApiResult};
@@ -158,7 +159,7 @@ async fn update_price(
     body: Result<Json<NewPrice>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<PriceChanged>)> {
     // authentication before validation: the token is checked before the path or the body is looked at
-    kit::http::admin::authorize_token(state.admin_token.as_deref(), &headers)?;
+    kit::http::admin::authorize_token(state.admin_token.as_ref().map(ExposeSecret::expose_secret), &headers)?;
     let (Path(id), Json(body)) = (id?, body?);
     let id = model::product_id(id)?;
     tracing::Span::current().record("product.id", id);

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use kit::Config;
 use kit::app::Core;
-use kit::config::env_or;
 use serde_json::json;
 
 use crate::cache::Keys;
@@ -17,7 +16,7 @@ pub const SERVICE: &str = "product";
 
 /// Postgres pool size (`PRODUCT_DB_POOL`, default 10). Small on purpose: the database has 2 cores here,
 /// and under the naive levers a saturated pool is what the "pool in use / wait" panel should show.
-const DB_POOL: &str = "10";
+pub const DB_POOL: u32 = 10;
 
 /// Redis pool size. deadpool's default (4) would cap cache lookups at 4 in flight (each checkout also
 /// pings); 32 keeps the cache from being the bottleneck at workshop rates.
@@ -26,10 +25,17 @@ pub const REDIS_POOL: usize = 32;
 /// A bound product service, ready to run.
 pub type Application = kit::app::Application;
 
-/// Connects dependencies, starts the levers' background tasks and binds `addr`.
+/// Connects dependencies, starts the levers' background tasks and binds `addr` (default pool size).
 pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
-    let pool_size: u32 =
-        env_or("PRODUCT_DB_POOL", DB_POOL).parse().map_err(|_| anyhow::anyhow!("PRODUCT_DB_POOL must be a number"))?;
+    build_with(config, addr, DB_POOL, DEFAULT_INVENTORY_URL).await
+}
+
+/// Where the simulated inventory answers by default (the simulated provider, `shoplab email-provider`).
+pub const DEFAULT_INVENTORY_URL: &str = "http://127.0.0.1:8090";
+
+/// [`build`] with `pool_size` Postgres connections (`shoplab product --db-pool`) and the simulated
+/// inventory at `inventory_url` (`--inventory-url`).
+pub async fn build_with(config: Config, addr: &str, pool_size: u32, inventory_url: &str) -> anyhow::Result<Application> {
     let core = Core::connect(SERVICE, config.clone(), pool_size).await?;
     let redis = kit::redis::connect(&config.redis_url, REDIS_POOL).await?;
     let state = AppState {
@@ -43,7 +49,7 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
         admin_token: config.admin_token.clone(),
         flights: Default::default(),
         shedder: load_shedding::Shedder::new(&core.metrics),
-        hedger: hedged_requests::Hedger::new(&config.email_provider_url, &core.metrics)?,
+        hedger: hedged_requests::Hedger::new(inventory_url, &core.metrics)?,
     };
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());

@@ -30,7 +30,7 @@ pub struct AppState {
     /// Where the index lever opens its own connection (its advisory lock is session-scoped).
     pub database_url: String,
     /// Bearer token `PUT /products/{id}/price` expects; `None` refuses price writes.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<kit::config::SecretString>,
     /// In-process single-flight bookkeeping of the refresh-ahead lever.
     pub flights: Flights,
     /// The load-shedding lever's slots and counter.

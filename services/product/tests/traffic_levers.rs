@@ -88,9 +88,9 @@ async fn spawn_with_provider(env: &TestEnv) -> App {
     let provider = email_provider::build(env.config(), "127.0.0.1:0").await.expect("build provider");
     let provider_url = format!("http://{}", provider.addr());
     tokio::spawn(provider.run_until_stopped(futures::future::pending()));
-    let mut config = env.config();
-    config.email_provider_url = provider_url;
-    let app = product::startup::build(config, "127.0.0.1:0").await.expect("build product service");
+    let app = product::startup::build_with(env.config(), "127.0.0.1:0", product::startup::DB_POOL, &provider_url)
+        .await
+        .expect("build product service");
     let url = format!("http://{}", app.addr());
     tokio::spawn(app.run_until_stopped(futures::future::pending()));
     App { url, http: reqwest::Client::new() }

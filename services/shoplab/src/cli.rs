@@ -10,17 +10,10 @@ use crate::{calibrate, compare, console, database, doctor, flags, health, lever,
 
 /// shoplab: a reference e-commerce API whose performance optimizations are flags you flip live.
 #[derive(Parser, Debug)]
-#[command(name = "shoplab", version, about, long_about = None)]
+#[command(name = "shoplab", version, about, long_about = None, after_help = kit::config::LIBRARY_ENV)]
 pub struct Cli {
-    /// Postgres connection string.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/shoplab", global = true)]
-    pub database_url: String,
-    /// Redis connection string (checked by `doctor`, used by the services; `seed` resets the pre-aggregates there).
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
-    pub redis_url: String,
-    /// RabbitMQ connection string (checked by `doctor`, used by the services).
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", global = true)]
-    pub amqp_url: String,
+    #[command(flatten)]
+    pub connections: kit::config::Connections,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,49 +46,41 @@ pub enum Command {
     /// Run the product API (case study 1).
     Product(product::cli::ProductArgs),
     /// Run an auth process (case study 3): the API, the outbox relay or the email worker.
-    #[command(subcommand)]
-    Auth(auth::cli::AuthCommand),
+    Auth(auth::cli::AuthArgs),
     /// Run an analytics process (case study 2): the API (default), the outbox relay or the aggregator.
     Analytics(analytics::cli::AnalyticsArgs),
     /// Run the simulated email provider (case study 3's flaky downstream).
     EmailProvider(email_provider::cli::ProviderArgs),
+    /// Print every environment variable of every command with its default and who reads it (Markdown).
+    Env,
     /// Exit 0 when URL answers 2xx, else print one line and exit 1 (container health checks).
     Health(health::HealthArgs),
 }
 
 /// Runs a parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let c = cli.connections;
+    let (db, redis, amqp) = (c.database_url.as_str(), c.redis_url.as_str(), c.amqp_url.as_str());
     match cli.command {
-        Command::Migrate(args) => database::migrate_waiting(&cli.database_url, args.wait).await,
-        Command::Seed(args) => {
-            seed::run_with(&cli.database_url, &cli.redis_url, &kit::Config::from_env().redis_prefix, args).await
-        }
-        Command::Flags(cmd) => flags::run(&cli.database_url, cmd).await,
-        Command::Doctor => doctor::run(&cli.database_url, &cli.redis_url, &cli.amqp_url).await,
-        Command::Console(args) => console::run(&cli.database_url, args).await,
-        Command::Case(args) => compare::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
-        Command::Lever(args) => lever::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
-        Command::Calibrate(args) => calibrate::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
-        Command::Reset(args) => reset::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
-        Command::Up(args) => up::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
-        Command::TopQueries(args) => crate::top_queries::run(&cli.database_url, args).await,
+        Command::Migrate(args) => database::migrate_waiting(db, args.wait).await,
+        Command::Seed(args) => seed::run_with(db, redis, &kit::Config::from_env().redis_prefix, args).await,
+        Command::Flags(cmd) => flags::run(db, cmd).await,
+        Command::Doctor => doctor::run(db, redis, amqp).await,
+        Command::Console(args) => console::run(db, args).await,
+        Command::Case(args) => compare::run(db, redis, amqp, args).await,
+        Command::Lever(args) => lever::run(db, redis, amqp, args).await,
+        Command::Calibrate(args) => calibrate::run(db, redis, amqp, args).await,
+        Command::Reset(args) => reset::run(db, redis, amqp, args).await,
+        Command::Up(args) => up::run(db, redis, amqp, args).await,
+        Command::TopQueries(args) => crate::top_queries::run(db, args).await,
         Command::Health(args) => health::run(args).await,
-        Command::Product(args) => product::cli::run(service_config(&cli.database_url, &cli.redis_url, &cli.amqp_url), args).await,
-        Command::Auth(cmd) => auth::cli::run(service_config(&cli.database_url, &cli.redis_url, &cli.amqp_url), cmd).await,
-        Command::Analytics(args) => {
-            analytics::cli::run(service_config(&cli.database_url, &cli.redis_url, &cli.amqp_url), args).await
+        Command::Env => {
+            print!("{}", crate::env_table::markdown());
+            Ok(())
         }
-        Command::EmailProvider(args) => {
-            email_provider::cli::run(service_config(&cli.database_url, &cli.redis_url, &cli.amqp_url), args).await
-        }
+        Command::Product(args) => product::cli::run(c.clone(), args).await,
+        Command::Auth(args) => auth::cli::run(c.clone(), args).await,
+        Command::Analytics(args) => analytics::cli::run(c.clone(), args).await,
+        Command::EmailProvider(args) => email_provider::cli::run(c.clone(), args).await,
     }
-}
-
-/// A service's configuration: the environment, with the connection strings given on the command line.
-fn service_config(database_url: &str, redis_url: &str, amqp_url: &str) -> kit::Config {
-    let mut config = kit::Config::from_env();
-    config.database_url = database_url.to_owned();
-    config.redis_url = redis_url.to_owned();
-    config.amqp_url = amqp_url.to_owned();
-    config
 }

@@ -7,6 +7,7 @@ pub mod console;
 pub mod database;
 pub mod doctor;
 pub mod edge;
+pub mod env_table;
 pub mod flags;
 pub mod health;
 pub mod lab_secrets;

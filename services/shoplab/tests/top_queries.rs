@@ -2,7 +2,7 @@
 //! of 20 products, the per-product price lookup has 20 calls against the page query's 1; with eager
 //! loading the next page adds no per-product statement at all. `--reset` clears only this database.
 
-use kit::testing::{TestEnv, serve};
+use kit::testing::{ServiceProcess, TestEnv};
 use shoplab::top_queries::{self, Statement};
 
 /// A small catalogue through the real seed (no users, no events).
@@ -24,7 +24,8 @@ const PAGE: &[&str] = &["from product.products p", "limit $"];
 async fn the_n_plus_1_shows_as_twenty_calls_per_page_and_reset_clears_only_this_database() {
     let env = TestEnv::new().await;
     seed(&env).await;
-    let product = serve(product::startup::build(env.config(), "127.0.0.1:0").await.expect("product"));
+    let process = ServiceProcess::start(&env, env!("CARGO_BIN_EXE_shoplab"), &["product"], "PRODUCT_ADDR").await;
+    let product = process.url.clone();
     top_queries::reset(&env.pool).await.expect("pg_stat_statements is preloaded on the test server");
 
     let page = reqwest::get(format!("{product}/products?limit=20")).await.unwrap();
@@ -36,13 +37,7 @@ async fn the_n_plus_1_shows_as_twenty_calls_per_page_and_reset_clears_only_this_
     assert!((shares - 1.0).abs() < 1e-6, "shares of this database's time add up to 1: {shares}");
 
     // eager loading: another (uncached) page adds batch queries, never a per-product lookup
-    kit::flags::set(&env.pool, "product.eager_loading", &serde_json::json!(true), "test").await.unwrap();
-    let seen = kit::testing::eventually(std::time::Duration::from_secs(2), || async {
-        let body: serde_json::Value = reqwest::get(format!("{product}/admin/flags")).await.unwrap().json().await.unwrap();
-        body["flags"].as_array().unwrap().iter().any(|f| f["name"] == "product.eager_loading" && f["value"] == true)
-    })
-    .await;
-    assert!(seen.is_some(), "the product service did not follow the flag");
+    kit::testing::set_flag(&env.pool, &[&product], "product.eager_loading", serde_json::json!(true)).await;
     assert_eq!(reqwest::get(format!("{product}/products?limit=19")).await.unwrap().status(), 200);
     let rows = top_queries::fetch(&env.pool, 200).await.unwrap();
     assert_eq!(calls(&rows, PRICE_PER_PRODUCT), 20, "no new per-product lookups: {rows:#?}");

@@ -51,7 +51,7 @@ async fn start_up(
     let offset = 10_000 + ((std::process::id() + slot) % 1_000) as u16 * 10;
     // The services run in child processes, so their queue and exchange names are declared there; hand
     // them to the TestEnv too, so it deletes them when the test ends (and no empty queues pile up).
-    let email = auth::settings::Settings::from_env().unwrap().email;
+    let email = auth::settings::Settings::default().email;
     env.delete_amqp_on_drop(auth::email::topology::Topology::new(&cfg.amqp_prefix, &email).names());
     env.delete_amqp_on_drop(analytics::topology::Names::new(&cfg.amqp_prefix).names());
     let mut cmd = Command::new(&exe);

@@ -51,12 +51,7 @@ impl Lab {
             .await
             .expect("PUT flag");
         assert!(resp.status().is_success(), "flag write refused: {}", resp.text().await.unwrap_or_default());
-        let seen = eventually(Duration::from_secs(5), || async {
-            let view: Value = self.client.get(format!("{}/admin/flags", self.url)).send().await.unwrap().json().await.unwrap();
-            view["flags"].as_array().unwrap().iter().any(|f| f["name"] == name && f["value"] == json!(value))
-        })
-        .await;
-        assert!(seen.is_some(), "flag {name} never reached the API");
+        kit::testing::wait_for_flag(&self.url, name, &json!(value)).await;
     }
 
     /// `POST /events` with `{"events": events}`.

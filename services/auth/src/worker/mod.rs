@@ -89,7 +89,7 @@ pub async fn run(core: Core, settings: Settings, stop: CancellationToken) -> any
 impl Worker {
     fn new(core: Core, settings: Settings) -> anyhow::Result<Self> {
         let topology = Topology::new(&core.config.amqp_prefix, &settings.email);
-        let provider = ProviderClient::new(&core.config.email_provider_url)?;
+        let provider = ProviderClient::new(&settings.email_provider_url)?;
         let breaker = SharedBreaker::new(settings.breaker, core.metrics.clone());
         Ok(Self { core, settings, topology, provider, breaker })
     }

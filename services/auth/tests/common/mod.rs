@@ -52,8 +52,8 @@ impl Lab {
         let provider_url = format!("http://127.0.0.1:{}", provider.port());
         let stop = CancellationToken::new();
         tokio::spawn(provider.run(stop.clone()));
-        let mut config = env.config();
-        config.email_provider_url = provider_url.clone();
+        let config = env.config();
+        let settings = Settings { email_provider_url: provider_url.clone(), ..settings };
         let app = auth::build(config.clone(), settings.clone(), "127.0.0.1:0").await.expect("build auth");
         let auth = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
@@ -72,7 +72,7 @@ impl Lab {
             .unwrap();
         assert_eq!(resp.status(), 200, "setting {name}");
         for base in [&self.auth, &self.provider] {
-            wait_for_flag(&self.http, base, name, &value).await;
+            kit::testing::wait_for_flag(base, name, &value).await;
         }
     }
 
@@ -166,26 +166,9 @@ impl Lab {
     }
 }
 
-async fn wait_for_flag(http: &reqwest::Client, base: &str, name: &str, value: &Value) {
-    for _ in 0..200 {
-        let flags: Value = http.get(format!("{base}/admin/flags")).send().await.unwrap().json().await.unwrap();
-        let seen = flags["flags"].as_array().unwrap().iter().find(|f| f["name"] == name).map(|f| f["value"].clone());
-        if seen.as_ref() == Some(value) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("flag {name} did not reach {base}");
-}
-
 /// Sum of the samples of `name` whose labels include every `labels` pair (OpenMetrics text).
-pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{') | Some(b' ')))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
-}
+#[allow(unused_imports)]
+pub use kit::testing::metric;
 
 /// Polls `check` every 20 ms until it returns true; panics with `what` after `limit`.
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, check: F)

@@ -123,7 +123,7 @@ pub fn authorize_token(expected: Option<&str>, headers: &HeaderMap) -> ApiResult
 }
 
 fn authorize(base: &BaseState, headers: &HeaderMap) -> ApiResult<String> {
-    authorize_token(base.admin_token.as_deref(), headers)?;
+    authorize_token(base.admin_token.as_ref().map(secrecy::ExposeSecret::expose_secret), headers)?;
     let who = headers.get("x-shoplab-actor").and_then(|v| v.to_str().ok()).filter(|a| !a.is_empty() && a.len() <= 64);
     Ok(who.map(str::to_owned).unwrap_or_else(|| format!("api:{}", base.service)))
 }

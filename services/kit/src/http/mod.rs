@@ -45,7 +45,7 @@ pub struct BaseState {
     /// Pool used for flag writes (`PUT /admin/flags`).
     pub pool: PgPool,
     /// Expected Bearer token for admin writes; `None` disables them.
-    pub admin_token: Option<String>,
+    pub admin_token: Option<crate::config::SecretString>,
     /// Named dependency checks behind `/readyz`.
     pub ready: Vec<(&'static str, ReadyCheck)>,
     /// Optional service-specific status for `/admin/flags`.
@@ -55,7 +55,13 @@ pub struct BaseState {
 }
 
 impl BaseState {
-    pub fn new(service: &'static str, metrics: Metrics, flags: Flags, pool: PgPool, admin_token: Option<String>) -> Self {
+    pub fn new(
+        service: &'static str,
+        metrics: Metrics,
+        flags: Flags,
+        pool: PgPool,
+        admin_token: Option<crate::config::SecretString>,
+    ) -> Self {
         let ready = vec![("postgres", ready_postgres(pool.clone()))];
         Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(Value::Null) }
     }

@@ -2,9 +2,8 @@
 //! catalogue with plain SQL, flip flags and wait until the service sees them, read `/metrics`.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use kit::testing::TestEnv;
+#[allow(unused_imports)]
 pub use kit::testing::eventually;
 use serde_json::Value;
 
@@ -62,15 +61,9 @@ pub async fn seed(env: &TestEnv, products: i64, spread: i64) {
     }
 }
 
-/// Sets a flag in the database and waits (< 1 s) until the service's `GET /admin/flags` shows it.
+/// Sets a flag in the database and waits until the service's `GET /admin/flags` shows it.
 pub async fn set_flag(env: &TestEnv, app: &App, name: &str, value: Value) {
-    kit::flags::set(&env.pool, name, &value, "test").await.expect("set flag");
-    let seen = eventually(Duration::from_secs(1), || async {
-        let flags = get_json(app, "/admin/flags").await.1;
-        flags["flags"].as_array().into_iter().flatten().any(|f| f["name"] == name && f["value"] == value)
-    })
-    .await;
-    assert!(seen.is_some(), "{name}={value} not seen by the service within 1 s");
+    kit::testing::set_flag(&env.pool, &[&app.url], name, value).await;
 }
 
 /// GET `path`, returning the status and the JSON body.
@@ -92,13 +85,8 @@ pub async fn metrics(app: &App) -> String {
 }
 
 /// The value of the series `name` whose labels include every `labels` pair (0 when absent).
-pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
-}
+#[allow(unused_imports)]
+pub use kit::testing::metric as sample;
 
 /// SQL statements run so far by requests to `route` (sum of `shoplab_db_queries_per_request`).
 pub async fn queries(app: &App, route: &str) -> f64 {
