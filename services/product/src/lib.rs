@@ -1,8 +1,10 @@
 //! The product service (case study 1): catalogue listing, detail, search and price updates, with the
-//! five levers of the case study as flags (see [`levers`]).
+//! five levers of the case study and the chapter levers of the catalogue as flags (see [`levers`]).
 //!
 //! - [`routes`]: the HTTP API;
-//! - [`levers`]: eager loading, composite indexes, cache TTL, refresh-ahead, cache warming;
+//! - [`levers`]: one module per flag (eager loading, composite indexes, cache TTL, refresh-ahead, cache
+//!   warming, local cache, Redis multiplexing, keyset pagination, ...);
+//! - [`read_path`]: the cache tiers in order and the loaders behind them (the one place levers are chained);
 //! - [`cache`]: Redis key layout, the stored envelope, version-based invalidation;
 //! - [`model`]: response types and validated input.
 
@@ -11,6 +13,7 @@ pub mod cli;
 pub mod levers;
 pub mod model;
 pub mod openapi;
+pub mod read_path;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -1,6 +1,6 @@
 //! The product API, read top to bottom: listing, detail, search, categories, price update.
 //!
-//! Reads go through the cache (`levers::refresh_ahead::get`) with a loader that calls the eager-loading
+//! Reads go through the cache tiers (`read_path::get`) with a loader that calls the eager-loading
 //! lever; the cached bytes are served as they are. The price update writes the database first, then
 //! bumps the version keys of every page that showed the product, then answers — so no read that starts
 //! after the answer can see the old price.
@@ -18,13 +18,14 @@ use kit::{ApiError, ApiResult};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache;
 use crate::levers::eager_loading::{self, Filter, PageQuery};
-use crate::levers::refresh_ahead::{self, LoadError, Loader};
+use crate::levers::keyset_pagination;
+use crate::levers::refresh_ahead::{LoadError, Loader};
 use crate::model::{
     self, Category, Cursor, Limit, ListParams, NewPrice, Page, PriceChanged, ProductDetail, SearchParams, SearchText,
 };
 use crate::state::AppState;
+use crate::{cache, read_path};
 
 /// Every product route, with its OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
@@ -64,8 +65,9 @@ async fn list_products(State(state): State<AppState>, Query(p): Query<ListParams
     let (limit, cursor) = (Limit::parse(p.limit)?, Cursor::parse(p.cursor.as_deref())?);
     let slot = state.keys.listing(category, limit.0, &cursor.key());
     let filter = category.map_or(Filter::All, Filter::Category);
-    let loader = page_loader(&state, PageQuery { filter, cursor, limit });
-    let body = refresh_ahead::get(&state, slot, loader).await?;
+    let keyset = keyset_pagination::seek(&state.flags, &cursor);
+    let loader = page_loader(&state, PageQuery { filter, cursor, limit, keyset });
+    let body = read_path::get(&state, slot, loader).await?;
     Ok(json_bytes(body.unwrap_or_default()))
 }
 
@@ -91,7 +93,7 @@ async fn product_detail(State(state): State<AppState>, Path(id): Path<i64>) -> A
             .boxed()
         })
     };
-    match refresh_ahead::get(&state, slot, loader).await? {
+    match read_path::get(&state, slot, loader).await? {
         Some(body) => Ok(json_bytes(body)),
         None => Err(ApiError::NotFound(format!("no product with id {id}"))),
     }
@@ -105,8 +107,9 @@ async fn search(State(state): State<AppState>, Query(p): Query<SearchParams>) ->
     let text = SearchText::parse(p.q.as_deref())?;
     let (limit, cursor) = (Limit::parse(p.limit)?, Cursor::parse(p.cursor.as_deref())?);
     let slot = state.keys.search(&text.0, limit.0, &cursor.key());
-    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit });
-    let body = refresh_ahead::get(&state, slot, loader).await?;
+    let keyset = keyset_pagination::seek(&state.flags, &cursor);
+    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit, keyset });
+    let body = read_path::get(&state, slot, loader).await?;
     Ok(json_bytes(body.unwrap_or_default()))
 }
 
@@ -152,6 +155,7 @@ async fn update_price(
         traced(INSERT, sqlx::query_scalar(INSERT).bind(id).bind(&currency).bind(body.amount_cents).fetch_one(&mut *tx)).await?;
     tx.commit().await?;
     cache::invalidate(&state.redis, &state.keys, id, category).await.map_err(ApiError::Internal)?;
+    state.local.invalidate_all(); // this instance reads its own write; the others hear the published id
     tracing::info!(event = "price_updated", product.id = id, amount_cents = body.amount_cents);
     let price = model::Price { amount_cents: body.amount_cents, currency };
     Ok((StatusCode::OK, Json(PriceChanged { product_id: id, price, valid_from })))

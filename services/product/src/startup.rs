@@ -8,7 +8,8 @@ use kit::config::env_or;
 use serde_json::json;
 
 use crate::cache::Keys;
-use crate::levers::{cache_warming, composite_indexes};
+use crate::levers::redis_multiplexing::Redis;
+use crate::levers::{cache_warming, composite_indexes, local_cache};
 use crate::state::AppState;
 
 /// Name used in metrics, traces and logs.
@@ -30,20 +31,24 @@ pub async fn build(config: Config, addr: &str) -> anyhow::Result<Application> {
     let pool_size: u32 =
         env_or("PRODUCT_DB_POOL", DB_POOL).parse().map_err(|_| anyhow::anyhow!("PRODUCT_DB_POOL must be a number"))?;
     let core = Core::connect(SERVICE, config.clone(), pool_size).await?;
-    let redis = kit::redis::connect(&config.redis_url, REDIS_POOL).await?;
+    let pool = kit::redis::connect(&config.redis_url, REDIS_POOL).await?;
+    let redis = Redis::connect(&config.redis_url, pool.clone(), core.flags.clone()).await?;
+    let keys = Keys::new(&config.redis_prefix);
     let state = AppState {
         db: core.db.clone(),
-        redis: redis.clone(),
+        redis,
         flags: core.flags.clone(),
         metrics: core.metrics.clone(),
-        keys: Keys::new(&config.redis_prefix),
+        keys: keys.clone(),
         database_url: config.database_url.clone(),
         admin_token: config.admin_token.clone(),
         flights: Default::default(),
+        local: Default::default(),
     };
+    local_cache::spawn_listener(state.local.clone(), config.redis_url.clone(), keys.invalidations());
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());
-    let base = core.base().with_ready("redis", ready_redis(redis)).with_status(status(state.clone()));
+    let base = core.base().with_ready("redis", ready_redis(pool)).with_status(status(state.clone()));
     let router = kit::http::finish(crate::routes::router(state), base);
     Application::bind(addr, router).await
 }

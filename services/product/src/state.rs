@@ -1,11 +1,12 @@
 //! The one state struct of the product service, built once at start and cloned into every handler.
 
-use deadpool_redis::Pool;
 use kit::db::Db;
 use kit::flags::Flags;
 use kit::metrics::Metrics;
 
 use crate::cache::Keys;
+use crate::levers::local_cache::LocalCache;
+use crate::levers::redis_multiplexing::Redis;
 use crate::levers::refresh_ahead::Flights;
 
 /// Everything a handler or background task needs; cheap to clone (every field is a shared handle).
@@ -13,8 +14,9 @@ use crate::levers::refresh_ahead::Flights;
 pub struct AppState {
     /// The main Postgres pool (its waits show in `shoplab_db_pool_acquire_seconds{pool="shared"}`).
     pub db: Db,
-    /// Redis pool for the cache, sized deliberately (see `startup::REDIS_POOL`).
-    pub redis: Pool,
+    /// Redis for the cache: a pool sized deliberately (see `startup::REDIS_POOL`) or one multiplexed
+    /// connection, per operation (the `product.redis_multiplexing` lever).
+    pub redis: Redis,
     /// The lever snapshot: reading a flag costs no I/O.
     pub flags: Flags,
     pub metrics: Metrics,
@@ -26,4 +28,6 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// In-process single-flight bookkeeping of the refresh-ahead lever.
     pub flights: Flights,
+    /// The in-process cache tier of the local-cache lever (empty while it is off).
+    pub local: LocalCache,
 }

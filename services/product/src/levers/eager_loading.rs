@@ -43,6 +43,9 @@ pub struct PageQuery {
     pub filter: Filter,
     pub cursor: Cursor,
     pub limit: Limit,
+    /// Start at the cursor's position (keyset) rather than skip its offset (`OFFSET`): the
+    /// `product.keyset_pagination` lever's choice (`keyset_pagination::seek`).
+    pub keyset: bool,
 }
 
 /// Loads one page of products through the path the flag selects.
@@ -69,6 +72,13 @@ macro_rules! page_sql {
         )
     };
 }
+/// The same page the `OFFSET` way (`$1` rows to skip, page size `$2`, optional filter on `$3`): every
+/// skipped row is read and thrown away.
+macro_rules! offset_sql {
+    ($select:expr, $filter:expr) => {
+        concat!($select, $filter, " order by p.popularity desc, p.id offset $1 limit $2")
+    };
+}
 macro_rules! naive_select {
     () => {
         "select p.id, p.sku, p.name, p.brand, p.popularity, p.category_id from product.products p"
@@ -89,6 +99,13 @@ pub mod sql {
     pub const EAGER_ALL: &str = page_sql!(eager_select!(), "");
     pub const EAGER_BY_CATEGORY: &str = page_sql!(eager_select!(), " and p.category_id = $4");
     pub const EAGER_SEARCH: &str = page_sql!(eager_select!(), " and p.search @@ websearch_to_tsquery('english', $4)");
+    /// The same six pages with `OFFSET` (the `product.keyset_pagination` lever's naive path).
+    pub const NAIVE_ALL_OFFSET: &str = offset_sql!(naive_select!(), "");
+    pub const NAIVE_BY_CATEGORY_OFFSET: &str = offset_sql!(naive_select!(), " where p.category_id = $3");
+    pub const NAIVE_SEARCH_OFFSET: &str = offset_sql!(naive_select!(), " where p.search @@ websearch_to_tsquery('english', $3)");
+    pub const EAGER_ALL_OFFSET: &str = offset_sql!(eager_select!(), "");
+    pub const EAGER_BY_CATEGORY_OFFSET: &str = offset_sql!(eager_select!(), " where p.category_id = $3");
+    pub const EAGER_SEARCH_OFFSET: &str = offset_sql!(eager_select!(), " where p.search @@ websearch_to_tsquery('english', $3)");
     /// Naive per-product lookups.
     pub const PRODUCT: &str =
         "select id, sku, name, description, brand, popularity, category_id from product.products where id = $1";
@@ -125,17 +142,39 @@ fn path(parent: Option<String>, name: &str) -> Vec<String> {
     parent.into_iter().chain(std::iter::once(name.to_owned())).collect()
 }
 
-/// The cursor of the next page, if the query returned more rows than the page holds.
-fn next_cursor(last: Option<(i32, i64)>, fetched: usize, limit: Limit) -> Option<String> {
+/// The cursor of the next page, if the query returned more rows than the page holds. It carries both the
+/// last row's position and the next page's offset, so it works whichever way the next page is fetched.
+fn next_cursor(last: Option<(i32, i64)>, fetched: usize, q: &PageQuery) -> Option<String> {
     let (popularity, id) = last?;
-    (fetched as i64 > limit.0).then(|| Cursor { popularity, id }.encode())
+    let offset = q.cursor.offset.saturating_add(q.limit.0).min(Cursor::MAX_OFFSET);
+    (fetched as i64 > q.limit.0).then(|| Cursor { popularity, id, offset }.encode())
 }
 
-/// Binds the page query's parameters in the order [`page_sql!`] numbers them.
+/// The page query for a path (`naive` or eager), a filter and a window (keyset or `OFFSET`).
+fn page_sql(naive: bool, q: &PageQuery) -> &'static str {
+    use sql::*;
+    let by_filter = |all, category, search| match q.filter {
+        Filter::All => all,
+        Filter::Category(_) => category,
+        Filter::Search(_) => search,
+    };
+    match (naive, q.keyset) {
+        (true, true) => by_filter(NAIVE_ALL, NAIVE_BY_CATEGORY, NAIVE_SEARCH),
+        (true, false) => by_filter(NAIVE_ALL_OFFSET, NAIVE_BY_CATEGORY_OFFSET, NAIVE_SEARCH_OFFSET),
+        (false, true) => by_filter(EAGER_ALL, EAGER_BY_CATEGORY, EAGER_SEARCH),
+        (false, false) => by_filter(EAGER_ALL_OFFSET, EAGER_BY_CATEGORY_OFFSET, EAGER_SEARCH_OFFSET),
+    }
+}
+
+/// Binds the page query's parameters in the order [`page_sql!`] (keyset) or [`offset_sql!`] numbers them.
 macro_rules! bind_page {
     ($sql:expr, $q:expr) => {{
         let q: &PageQuery = $q;
-        let query = sqlx::query_as($sql).bind(q.cursor.popularity).bind(q.cursor.id).bind(q.limit.0 + 1);
+        let query = if q.keyset {
+            sqlx::query_as($sql).bind(q.cursor.popularity).bind(q.cursor.id).bind(q.limit.0 + 1)
+        } else {
+            sqlx::query_as($sql).bind(q.cursor.offset).bind(q.limit.0 + 1)
+        };
         match &q.filter {
             Filter::All => query,
             Filter::Category(c) => query.bind(*c),
@@ -149,15 +188,11 @@ mod naive {
     use super::*;
 
     pub async fn page(conn: &mut PgConnection, q: &PageQuery) -> Result<Page, sqlx::Error> {
-        let sql = match q.filter {
-            Filter::All => sql::NAIVE_ALL,
-            Filter::Category(_) => sql::NAIVE_BY_CATEGORY,
-            Filter::Search(_) => sql::NAIVE_SEARCH,
-        };
+        let sql = page_sql(true, q);
         let mut rows: Vec<ProductRow> = traced(sql, bind_page!(sql, q).fetch_all(&mut *conn)).await?;
         let fetched = rows.len();
         rows.truncate(q.limit.0 as usize);
-        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q.limit);
+        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q);
         let mut items = Vec::with_capacity(rows.len());
         for (id, sku, name, brand, popularity, category_id) in rows {
             let category = category(conn, category_id).await?;
@@ -216,15 +251,11 @@ mod eager {
     }
 
     pub async fn page(conn: &mut PgConnection, q: &PageQuery) -> Result<Page, sqlx::Error> {
-        let sql = match q.filter {
-            Filter::All => sql::EAGER_ALL,
-            Filter::Category(_) => sql::EAGER_BY_CATEGORY,
-            Filter::Search(_) => sql::EAGER_SEARCH,
-        };
+        let sql = page_sql(false, q);
         let mut rows: Vec<JoinedRow> = traced(sql, bind_page!(sql, q).fetch_all(&mut *conn)).await?;
         let fetched = rows.len();
         rows.truncate(q.limit.0 as usize);
-        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q.limit);
+        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q);
         let mut extras = prices_and_stock(conn, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
         let items = rows
             .into_iter()
@@ -293,8 +324,16 @@ mod tests {
 
     #[test]
     fn next_cursor_only_when_more_rows_exist() {
-        assert_eq!(next_cursor(Some((5, 9)), 20, Limit(20)), None);
-        assert_eq!(next_cursor(Some((5, 9)), 21, Limit(20)), Some(Cursor { popularity: 5, id: 9 }.encode()));
-        assert_eq!(next_cursor(None, 0, Limit(20)), None);
+        let q = PageQuery { filter: Filter::All, cursor: Cursor::FIRST, limit: Limit(20), keyset: true };
+        assert_eq!(next_cursor(Some((5, 9)), 20, &q), None);
+        assert_eq!(next_cursor(Some((5, 9)), 21, &q), Some(Cursor { popularity: 5, id: 9, offset: 20 }.encode()));
+        assert_eq!(next_cursor(None, 0, &q), None);
+    }
+
+    #[test]
+    fn offset_sql_skips_then_takes() {
+        assert!(sql::EAGER_ALL_OFFSET.ends_with("order by p.popularity desc, p.id offset $1 limit $2"));
+        assert!(sql::NAIVE_BY_CATEGORY_OFFSET.contains("where p.category_id = $3 order by"));
+        assert!(!sql::EAGER_SEARCH_OFFSET.contains("$4"));
     }
 }
