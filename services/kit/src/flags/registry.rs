@@ -218,7 +218,7 @@ pub const FLAGS: &[FlagDef] = &[
     FlagDef {
         name: "product.local_cache_ttl_ms",
         kind: Kind::Int { min: 1, max: 60_000 },
-        default: V::I(1000),
+        default: V::I(5000),
         after: None,
         case: 0,
         chapter: CACHING,

@@ -8,7 +8,7 @@
 //!
 //! - **naive** (off): every read asks Redis (one pipelined `MGET` + `PTTL`, plus the pool's `PING`).
 //! - **optimized** (on): a bounded [moka](https://docs.rs/moka) cache (by bytes: [`CAPACITY_BYTES`]) holds
-//!   the bodies this instance served, each for `product.local_cache_ttl_ms` (default 1 s). A hit costs no
+//!   the bodies this instance served, each for `product.local_cache_ttl_ms` (default 5 s). A hit costs no
 //!   Redis command at all; a miss goes on to Redis (and behind it to the database) as before.
 //!
 //! **Invalidation across instances, and the staleness bound.** Every price write publishes the product id
