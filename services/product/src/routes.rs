@@ -56,7 +56,8 @@ fn page_loader(state: &AppState, q: PageQuery) -> Loader {
     })
 }
 
-/// Products by popularity, optionally of one category, one keyset page at a time.
+/// Products by popularity, optionally of one category, one page at a time (by position or by offset: the
+/// keyset-pagination lever).
 #[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
     responses((status = 200, body = Page), (status = 400, description = "bad category, limit or cursor")))]
 #[tracing::instrument(skip_all, fields(category = p.category, limit = p.limit))]

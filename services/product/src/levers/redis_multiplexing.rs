@@ -14,8 +14,8 @@
 //!   reconnects by itself when the connection drops (the commands in flight then fail once).
 //!
 //! The switch is read on every checkout ([`Redis::get`]), so a flip applies to the next command. Measured
-//! on the lab machine (bare handlers, wrk -c50): one Redis GET through the pool ~15k req/s, over one
-//! multiplexed connection ~62k. What it costs: one socket serialises every command, so one slow command
+//! on the lab machine (bare axum handlers, release build, wrk -c50): one Redis GET through the pool ~15k
+//! req/s, over one multiplexed connection ~62k; the product detail page: docs/levers/product.redis_multiplexing.md. What it costs: one socket serialises every command, so one slow command
 //! (a large `MGET`, a Lua script) delays the ones queued behind it — head-of-line blocking a pool
 //! avoids — and blocking commands (`BLPOP`, `SUBSCRIBE`) must never use it.
 //!
@@ -31,8 +31,8 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 /// The product service's way to Redis: the pool and the multiplexed connection, chosen per operation.
 #[derive(Clone)]
 pub struct Redis {
-    /// The pool (naive path); also used by readiness checks, which should not depend on the flag.
-    pub pool: Pool,
+    /// The pool (naive path).
+    pool: Pool,
     /// One multiplexed, self-reconnecting connection shared by every task (optimized path).
     shared: ConnectionManager,
     /// The lever snapshot, read on every checkout.
