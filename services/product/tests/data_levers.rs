@@ -79,6 +79,20 @@ async fn spawn_on(env: &TestEnv, redis: &PrivateRedis) -> App {
     App { url, http: reqwest::Client::new() }
 }
 
+/// Waits until `n` instances listen for invalidations on `redis_url` (they subscribe at start, in the
+/// background; a subscription that lands later drops the local tier once, which would skew the counts).
+async fn wait_for_listeners(env: &TestEnv, redis_url: &str, n: i64) {
+    let client = redis::Client::open(redis_url).unwrap();
+    let channel = key(env, "product:invalidations");
+    let subscribed = eventually(Duration::from_secs(5), || async {
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let (_, count): (String, i64) = redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await.unwrap();
+        count >= n
+    })
+    .await;
+    assert!(subscribed.is_some(), "{n} instance(s) not subscribed to {channel}");
+}
+
 /// Pooled: every cached read checks a connection out, and every checkout PINGs. Multiplexed: no PING.
 #[tokio::test]
 async fn multiplexing_drops_the_ping_of_every_checkout() {
@@ -106,6 +120,7 @@ async fn the_local_tier_answers_hot_reads_without_redis() {
     seed(&env, 20, 5).await;
     let redis = PrivateRedis::start().await;
     let app = spawn_on(&env, &redis).await;
+    wait_for_listeners(&env, &redis.url, 1).await;
     assert_eq!(get_bytes(&app, "/products/1").await.0, 200);
 
     let total = |c: &HashMap<String, u64>| c.values().sum::<u64>() as f64;
@@ -134,6 +149,7 @@ async fn a_price_write_reaches_the_local_tier_of_another_instance() {
     let env = TestEnv::new().await;
     seed(&env, 20, 5).await;
     let (writer, reader) = (spawn(&env).await, spawn(&env).await);
+    wait_for_listeners(&env, &env.config().redis_url, 2).await;
     for app in [&writer, &reader] {
         set_flag(&env, app, "product.local_cache_ttl_ms", json!(60_000)).await;
         set_flag(&env, app, "product.local_cache", json!(true)).await;
