@@ -10,17 +10,28 @@
 //!
 //! Key layout (every key starts with the configured prefix, `shoplab:` by default):
 //! `product:detail:{id}`, `product:list:{category|all}:{limit}:{cursor|first}`,
-//! `product:search:{limit}:{cursor|first}:{q}`, versions under `product:ver:...`, locks under `product:lock:...`.
+//! `product:search:{limit}:{cursor|first}:{q}`, versions under `product:ver:...`, locks under `product:lock:...`;
+//! every invalidation is also published on the channel `product:invalidations` (for in-process tiers).
+//!
+//! Every operation takes its connection from [`Redis::get`] (pooled or multiplexed: the
+//! `product.redis_multiplexing` lever), and entries are stored for [`ttl`] (the `product.cache_ttl_secs` lever).
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use deadpool_redis::Pool;
+use kit::flags::Flags;
 use kit::redis::redis;
 use kit::redis::traced;
 
+use crate::levers::redis_multiplexing::Redis;
+
 /// Version keys outlive every entry (TTL is at most a day), so an expired version never matches an old entry.
 const VERSION_TTL_SECS: u64 = 2 * 86_400;
+
+/// The TTL entries are stored with now (the `product.cache_ttl_secs` lever).
+pub fn ttl(flags: &Flags) -> Duration {
+    crate::levers::cache_ttl_secs::ttl(flags)
+}
 
 /// Builds the keys of one service instance (all under its Redis prefix).
 #[derive(Clone, Debug)]
@@ -65,6 +76,11 @@ impl Keys {
     pub fn search(&self, q: &str, limit: i64, cursor: &str) -> Slot {
         let key = format!("{}search:{limit}:{cursor}:{q}", self.base);
         self.slot("product_search", "/search", key, self.search_version())
+    }
+
+    /// The pub/sub channel every invalidation is published on (the message is the product id).
+    pub fn invalidations(&self) -> String {
+        format!("{}invalidations", self.base)
     }
 
     fn detail_version(&self, id: i64) -> String {
@@ -129,7 +145,7 @@ fn parse_header(line: &[u8]) -> Option<(u64, u64, Option<u64>)> {
 
 /// The content hash of `slot`'s entry if it is present and current, read from its header alone
 /// (`GETRANGE` of the first [`HEADER_MAX`] bytes, and the version key, in one round trip).
-pub async fn current_hash(redis: &Pool, slot: &Slot) -> anyhow::Result<Option<u64>> {
+pub async fn current_hash(redis: &Redis, slot: &Slot) -> anyhow::Result<Option<u64>> {
     let mut conn = redis.get().await?;
     let mut pipe = redis::pipe();
     pipe.cmd("GETRANGE").arg(&slot.key).arg(0).arg(HEADER_MAX - 1).cmd("GET").arg(&slot.version_key);
@@ -164,7 +180,7 @@ fn parse_version(raw: Option<Vec<u8>>) -> u64 {
 }
 
 /// Reads the entry, its version key and its remaining TTL in one round trip.
-pub async fn lookup(redis: &Pool, slot: &Slot) -> anyhow::Result<Lookup> {
+pub async fn lookup(redis: &Redis, slot: &Slot) -> anyhow::Result<Lookup> {
     let mut conn = redis.get().await?;
     let mut pipe = redis::pipe();
     pipe.cmd("MGET").arg(&slot.key).arg(&slot.version_key).cmd("PTTL").arg(&slot.key);
@@ -181,7 +197,7 @@ pub async fn lookup(redis: &Pool, slot: &Slot) -> anyhow::Result<Lookup> {
 }
 
 /// Current versions of several slots (cache warming tags a whole batch at once).
-pub async fn versions(redis: &Pool, slots: &[Slot]) -> anyhow::Result<Vec<u64>> {
+pub async fn versions(redis: &Redis, slots: &[Slot]) -> anyhow::Result<Vec<u64>> {
     if slots.is_empty() {
         return Ok(Vec::new());
     }
@@ -193,12 +209,12 @@ pub async fn versions(redis: &Pool, slots: &[Slot]) -> anyhow::Result<Vec<u64>> 
 }
 
 /// Stores `body` under `slot` for `ttl`, tagged with `version`.
-pub async fn store(redis: &Pool, slot: &Slot, version: u64, ttl: Duration, body: &Bytes) -> anyhow::Result<()> {
+pub async fn store(redis: &Redis, slot: &Slot, version: u64, ttl: Duration, body: &Bytes) -> anyhow::Result<()> {
     store_many(redis, &[(slot.clone(), version, body.clone())], ttl).await
 }
 
 /// Stores several entries in one pipeline.
-pub async fn store_many(redis: &Pool, entries: &[(Slot, u64, Bytes)], ttl: Duration) -> anyhow::Result<()> {
+pub async fn store_many(redis: &Redis, entries: &[(Slot, u64, Bytes)], ttl: Duration) -> anyhow::Result<()> {
     let Some((first, _, _)) = entries.first() else { return Ok(()) };
     let ttl_ms = ttl.as_millis() as u64;
     let mut pipe = redis::pipe();
@@ -212,18 +228,21 @@ pub async fn store_many(redis: &Pool, entries: &[(Slot, u64, Bytes)], ttl: Durat
 }
 
 /// Bumps the version keys of product `id` in `category`: every cached page that showed it becomes stale.
-pub async fn invalidate(redis: &Pool, keys: &Keys, id: i64, category: i32) -> anyhow::Result<()> {
+/// Then publishes the id on [`Keys::invalidations`], in the same round trip, so every instance can drop
+/// the in-process copies it holds.
+pub async fn invalidate(redis: &Redis, keys: &Keys, id: i64, category: i32) -> anyhow::Result<()> {
     let mut pipe = redis::pipe();
     for key in keys.versions_of(id, category) {
         pipe.cmd("INCR").arg(&key).ignore().cmd("EXPIRE").arg(&key).arg(VERSION_TTL_SECS).ignore();
     }
+    pipe.cmd("PUBLISH").arg(keys.invalidations()).arg(id).ignore();
     let mut conn = redis.get().await?;
     traced("INCR", &keys.detail_version(id), pipe.query_async::<()>(&mut conn)).await?;
     Ok(())
 }
 
 /// `SET lock token NX PX ms`: true when this caller now holds the lock.
-pub async fn try_lock(redis: &Pool, lock_key: &str, token: &str, hold: Duration) -> anyhow::Result<bool> {
+pub async fn try_lock(redis: &Redis, lock_key: &str, token: &str, hold: Duration) -> anyhow::Result<bool> {
     let mut conn = redis.get().await?;
     let cmd = redis::cmd("SET").arg(lock_key).arg(token).arg("NX").arg("PX").arg(hold.as_millis() as u64).to_owned();
     let set: Option<String> = traced("SET", lock_key, cmd.query_async(&mut conn)).await?;
@@ -231,7 +250,7 @@ pub async fn try_lock(redis: &Pool, lock_key: &str, token: &str, hold: Duration)
 }
 
 /// Releases a lock only if this caller still holds it (compare-and-delete in one script).
-pub async fn unlock(redis: &Pool, lock_key: &str, token: &str) -> anyhow::Result<()> {
+pub async fn unlock(redis: &Redis, lock_key: &str, token: &str) -> anyhow::Result<()> {
     const SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
     let mut conn = redis.get().await?;
     let cmd = redis::cmd("EVAL").arg(SCRIPT).arg(1).arg(lock_key).arg(token).to_owned();

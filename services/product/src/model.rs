@@ -176,19 +176,28 @@ impl Limit {
     }
 }
 
-/// Where a page starts: after the product with this (popularity, id), in "popularity desc, id" order.
+/// Where a page starts: after the product with this (popularity, id), in "popularity desc, id" order,
+/// which is also `offset` rows from the top.
 ///
-/// Keyset pagination keeps page 50 as cheap as page 1 (an index range scan, no OFFSET). The wire form is
-/// 32 hex digits, opaque to clients.
+/// A page can be fetched either way (the `product.keyset_pagination` lever): keyset pages start at the
+/// position (an index range scan, page 500 as cheap as page 1), `OFFSET` pages skip `offset` rows. The
+/// cursor carries both, so a cursor handed out in one mode still works after a flip and both modes return
+/// the same page for it. The wire form is 32 hex digits, opaque to clients: offset (8), popularity (8),
+/// id (16). A cursor whose offset is 0 but which is not the first page's came from before offsets were
+/// recorded; it is always served by position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub popularity: i32,
     pub id: i64,
+    /// Rows before this page (what `OFFSET` skips).
+    pub offset: i64,
 }
 
 impl Cursor {
     /// The start of the first page: sorts before every product.
-    pub const FIRST: Cursor = Cursor { popularity: i32::MAX, id: 0 };
+    pub const FIRST: Cursor = Cursor { popularity: i32::MAX, id: 0, offset: 0 };
+    /// The largest offset the wire form holds.
+    pub const MAX_OFFSET: i64 = u32::MAX as i64;
 
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
         let Some(raw) = raw else { return Ok(Self::FIRST) };
@@ -196,15 +205,17 @@ impl Cursor {
         if raw.len() != 32 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
-        let popularity = i64::from_str_radix(&raw[..16], 16).map_err(|_| bad())?;
+        let offset = u32::from_str_radix(&raw[..8], 16).map_err(|_| bad())?;
+        let popularity = u32::from_str_radix(&raw[8..16], 16).map_err(|_| bad())?;
         let id = u64::from_str_radix(&raw[16..], 16).map_err(|_| bad())?;
         let popularity = i32::try_from(popularity).map_err(|_| bad())?;
         let id = i64::try_from(id).map_err(|_| bad())?;
-        Ok(Self { popularity, id })
+        Ok(Self { popularity, id, offset: i64::from(offset) })
     }
 
     pub fn encode(&self) -> String {
-        format!("{:016x}{:016x}", i64::from(self.popularity), self.id)
+        let offset = self.offset.clamp(0, Self::MAX_OFFSET);
+        format!("{offset:08x}{:08x}{:016x}", self.popularity.max(0), self.id)
     }
 
     /// The cache-key form: `first` for the first page, the wire form otherwise.
@@ -277,9 +288,12 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = Cursor { popularity: 1234, id: 42 };
+        let c = Cursor { popularity: 1234, id: 42, offset: 9980 };
         assert_eq!(Cursor::parse(Some(&c.encode())).unwrap(), c);
         assert_eq!(Cursor::parse(None).unwrap(), Cursor::FIRST);
+        // a cursor from before offsets were recorded reads as offset 0
+        let legacy = format!("{:016x}{:016x}", 1234, 42);
+        assert_eq!(Cursor::parse(Some(&legacy)).unwrap(), Cursor { popularity: 1234, id: 42, offset: 0 });
         for bad in ["", "abc", "zz000000000000000000000000000000", &"f".repeat(32), &"0".repeat(33)] {
             assert!(Cursor::parse(Some(bad)).is_err(), "{bad} accepted");
         }

@@ -1,6 +1,6 @@
 //! The product API, read top to bottom: listing, detail, search, categories, price update.
 //!
-//! Reads go through the cache (`levers::refresh_ahead::get`) with a loader that calls the eager-loading
+//! Reads go through the cache tiers (`read_path::get`) with a loader that calls the eager-loading
 //! lever; the cached bytes are served as they are. The price update writes the database first, then
 //! bumps the version keys of every page that showed the product, then answers — so no read that starts
 //! after the answer can see the old price.
@@ -19,16 +19,17 @@ use kit::{ApiError, ApiResult};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::cache;
 use crate::levers::conditional_requests;
 use crate::levers::eager_loading::{self, Filter, PageQuery};
-use crate::levers::refresh_ahead::{self, LoadError, Loader};
+use crate::levers::keyset_pagination;
+use crate::levers::refresh_ahead::{LoadError, Loader};
 use crate::levers::summary_fields;
 use crate::levers::{hedged_requests, load_shedding};
 use crate::model::{
     self, Category, Cursor, Limit, ListParams, NewPrice, Page, PriceChanged, ProductDetail, SearchParams, SearchText,
 };
 use crate::state::AppState;
+use crate::{cache, read_path};
 
 /// Every product route, with its OpenAPI description.
 pub fn router(state: AppState) -> OpenApiRouter {
@@ -57,7 +58,8 @@ fn page_loader(state: &AppState, q: PageQuery) -> Loader {
     })
 }
 
-/// Products by popularity, optionally of one category, one keyset page at a time.
+/// Products by popularity, optionally of one category, one page at a time (by position or by offset: the
+/// keyset-pagination lever).
 #[utoipa::path(get, path = "/products", tag = "products", params(ListParams),
     responses((status = 200, body = Page, description = "items in the summary shape, or the full shape (see `fields`)",
         headers(("ETag" = String, description = "with product.conditional_requests on"), ("Cache-Control" = String))),
@@ -73,8 +75,9 @@ async fn list_products(State(state): State<AppState>, headers: HeaderMap, Query(
         return Ok(not_modified);
     }
     let filter = category.map_or(Filter::All, Filter::Category);
-    let loader = page_loader(&state, PageQuery { filter, cursor, limit, full });
-    let body = refresh_ahead::get(&state, slot.clone(), loader).await?;
+    let keyset = keyset_pagination::seek(&state.flags, &cursor);
+    let loader = page_loader(&state, PageQuery { filter, cursor, limit, full, keyset });
+    let body = read_path::get(&state, slot.clone(), loader).await?;
     Ok(conditional_requests::respond(&state, &slot, &headers, body.unwrap_or_default()))
 }
 
@@ -106,7 +109,7 @@ async fn product_detail(State(state): State<AppState>, headers: HeaderMap, Path(
             .boxed()
         })
     };
-    match refresh_ahead::get(&state, slot.clone(), loader).await? {
+    match read_path::get(&state, slot.clone(), loader).await? {
         Some(body) => Ok(conditional_requests::respond(&state, &slot, &headers, body)),
         None => Err(ApiError::NotFound(format!("no product with id {id}"))),
     }
@@ -127,8 +130,9 @@ async fn search(State(state): State<AppState>, headers: HeaderMap, Query(p): Que
     if let Some(not_modified) = conditional_requests::revalidate(&state, &slot, &headers).await {
         return Ok(not_modified);
     }
-    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit, full });
-    let body = refresh_ahead::get(&state, slot.clone(), loader).await?;
+    let keyset = keyset_pagination::seek(&state.flags, &cursor);
+    let loader = page_loader(&state, PageQuery { filter: Filter::Search(text.0), cursor, limit, full, keyset });
+    let body = read_path::get(&state, slot.clone(), loader).await?;
     Ok(conditional_requests::respond(&state, &slot, &headers, body.unwrap_or_default()))
 }
 
@@ -174,6 +178,7 @@ async fn update_price(
         traced(INSERT, sqlx::query_scalar(INSERT).bind(id).bind(&currency).bind(body.amount_cents).fetch_one(&mut *tx)).await?;
     tx.commit().await?;
     cache::invalidate(&state.redis, &state.keys, id, category).await.map_err(ApiError::Internal)?;
+    state.local.invalidate_all(); // this instance reads its own write; the others hear the published id
     tracing::info!(event = "price_updated", product.id = id, amount_cents = body.amount_cents);
     let price = model::Price { amount_cents: body.amount_cents, currency };
     Ok((StatusCode::OK, Json(PriceChanged { product_id: id, price, valid_from })))

@@ -7,7 +7,8 @@ use kit::app::Core;
 use serde_json::json;
 
 use crate::cache::Keys;
-use crate::levers::{cache_warming, composite_indexes, compression, hedged_requests, load_shedding};
+use crate::levers::redis_multiplexing::Redis;
+use crate::levers::{cache_warming, composite_indexes, compression, hedged_requests, load_shedding, local_cache};
 use crate::metrics::ProductMetrics;
 use crate::state::AppState;
 
@@ -37,23 +38,27 @@ pub const DEFAULT_INVENTORY_URL: &str = "http://127.0.0.1:8090";
 /// inventory at `inventory_url` (`--inventory-url`).
 pub async fn build_with(config: Config, addr: &str, pool_size: u32, inventory_url: &str) -> anyhow::Result<Application> {
     let core = Core::connect(SERVICE, config.clone(), pool_size).await?;
-    let redis = kit::redis::connect(&config.redis_url, REDIS_POOL).await?;
+    let pool = kit::redis::connect(&config.redis_url, REDIS_POOL).await?;
+    let redis = Redis::connect(&config.redis_url, pool.clone(), core.flags.clone()).await?;
+    let keys = Keys::new(&config.redis_prefix);
     let state = AppState {
         db: core.db.clone(),
-        redis: redis.clone(),
+        redis,
         flags: core.flags.clone(),
         metrics: core.metrics.clone(),
         product_metrics: ProductMetrics::of(&core.metrics),
-        keys: Keys::new(&config.redis_prefix),
+        keys: keys.clone(),
         database_url: config.database_url.clone(),
         admin_token: config.admin_token.clone(),
         flights: Default::default(),
         shedder: load_shedding::Shedder::new(&core.metrics),
         hedger: hedged_requests::Hedger::new(inventory_url, &core.metrics)?,
+        local: Default::default(),
     };
+    local_cache::spawn_listener(state.local.clone(), config.redis_url.clone(), keys.invalidations());
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());
-    let base = core.base().with_ready("redis", ready_redis(redis)).with_status(status(state.clone()));
+    let base = core.base().with_ready("redis", ready_redis(pool)).with_status(status(state.clone()));
     // compression inside the byte count, so the count is of the bytes that leave (docs/architecture.md, "Metrics")
     let router = kit::http::finish(crate::routes::router(state.clone()), base)
         .layer(compression::layer(state.flags.clone()))

@@ -1,6 +1,5 @@
 //! The one state struct of the product service, built once at start and cloned into every handler.
 
-use deadpool_redis::Pool;
 use kit::db::Db;
 use kit::flags::Flags;
 use kit::metrics::Metrics;
@@ -10,6 +9,8 @@ use std::sync::Arc;
 
 use crate::levers::hedged_requests::Hedger;
 use crate::levers::load_shedding::Shedder;
+use crate::levers::local_cache::LocalCache;
+use crate::levers::redis_multiplexing::Redis;
 use crate::levers::refresh_ahead::Flights;
 use crate::metrics::ProductMetrics;
 
@@ -18,8 +19,9 @@ use crate::metrics::ProductMetrics;
 pub struct AppState {
     /// The main Postgres pool (its waits show in `shoplab_db_pool_acquire_seconds{pool="shared"}`).
     pub db: Db,
-    /// Redis pool for the cache, sized deliberately (see `startup::REDIS_POOL`).
-    pub redis: Pool,
+    /// Redis for the cache: a pool sized deliberately (see `startup::REDIS_POOL`) or one multiplexed
+    /// connection, per operation (the `product.redis_multiplexing` lever).
+    pub redis: Redis,
     /// The lever snapshot: reading a flag costs no I/O.
     pub flags: Flags,
     pub metrics: Metrics,
@@ -37,4 +39,6 @@ pub struct AppState {
     pub shedder: Arc<Shedder>,
     /// The inventory dependency's client and the hedging lever's bookkeeping.
     pub hedger: Arc<Hedger>,
+    /// The in-process cache tier of the local-cache lever (empty while it is off).
+    pub local: LocalCache,
 }

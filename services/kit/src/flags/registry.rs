@@ -266,6 +266,15 @@ pub const FLAGS: &[FlagDef] = &[
         "listings and search return a summary shape instead of full documents (`?fields=full` opts in)",
     ),
     lever("product.local_cache", 0, CACHING, "a bounded in-process cache tier in front of Redis, invalidated across instances"),
+    FlagDef {
+        name: "product.local_cache_ttl_ms",
+        kind: Kind::Int { min: 1, max: 60_000 },
+        default: V::I(5000),
+        after: None,
+        case: 0,
+        chapter: CACHING,
+        description: "how long the local cache tier serves an entry (the staleness bound if an invalidation is lost)",
+    },
     lever(
         "product.redis_multiplexing",
         0,

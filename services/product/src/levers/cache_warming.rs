@@ -7,8 +7,8 @@
 //!
 //! - **naive** (off): the cache starts empty; the first request for each product is a miss.
 //! - **optimized** (on): at start, and whenever the flag is switched on, the detail pages of the top
-//!   `product.warm_top_n` products by popularity are loaded in batches (through the eager-loading lever,
-//!   so with it on a batch of 100 is 2 queries) and stored with the current TTL.
+//!   `product.warm_top_n` products by popularity are loaded in batches (through `read_path::details`, the
+//!   eager-loading lever's loader, so with it on a batch of 100 is 2 queries) and stored with the current TTL.
 //!
 //! Each run logs `event="cache_warmed"` with `products` and `elapsed_ms`, and adds the number of entries
 //! written to `shoplab_cache_requests_total{cache="product_warming",result="refresh"}`.
@@ -20,8 +20,8 @@ use kit::db::traced;
 use kit::metrics::CacheLabels;
 use tracing::Instrument;
 
-use super::{cache_ttl, eager_loading};
 use crate::cache;
+use crate::read_path;
 use crate::state::AppState;
 
 /// Products loaded per batch (one JOIN + one `= any($1)` query with eager loading on).
@@ -57,10 +57,10 @@ pub async fn warm(state: &AppState) -> anyhow::Result<usize> {
         let mut conn = state.db.acquire().await?;
         traced(TOP, sqlx::query_scalar(TOP).bind(n).fetch_all(&mut *conn)).await?
     };
-    let ttl = cache_ttl::ttl(&state.flags);
+    let ttl = cache::ttl(&state.flags);
     let mut stored = 0;
     for chunk in ids.chunks(BATCH) {
-        let details = eager_loading::details(&state.db, &state.flags, chunk).await?;
+        let details = read_path::details(state, chunk).await?;
         let slots: Vec<_> = details.iter().map(|d| state.keys.detail(d.id)).collect();
         let versions = cache::versions(&state.redis, &slots).await?;
         let mut entries = Vec::with_capacity(details.len());

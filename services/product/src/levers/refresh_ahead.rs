@@ -29,7 +29,6 @@ use kit::ApiError;
 use kit::metrics::RouteLabels;
 use tracing::Instrument;
 
-use super::cache_ttl;
 use crate::cache::{self, Found, Slot};
 use crate::state::AppState;
 
@@ -66,6 +65,14 @@ impl From<LoadError> for ApiError {
     }
 }
 
+/// Refresh-ahead starts once less than this share of an entry's TTL is left (the book's "80 % of the TTL").
+pub const REFRESH_WHEN_LEFT: f64 = 0.2;
+
+/// True when an entry stored with `ttl_ms` and `remaining_ms` left is due for a background refresh.
+pub fn due_for_refresh(ttl_ms: u64, remaining_ms: u64) -> bool {
+    (remaining_ms as f64) < ttl_ms as f64 * REFRESH_WHEN_LEFT
+}
+
 /// How long a loader may hold a key's lock before another instance may take over.
 const LOCK_HOLD: Duration = Duration::from_secs(5);
 /// How often, and how many times, a request polls for an entry another instance is loading.
@@ -94,7 +101,7 @@ pub async fn get(state: &AppState, slot: Slot, loader: Loader) -> LoadResult {
     match lookup.found {
         Found::Fresh { entry, remaining_ms } => {
             state.metrics.cache(slot.cache, "hit");
-            if optimized && cache_ttl::due_for_refresh(entry.ttl_ms, remaining_ms) {
+            if optimized && due_for_refresh(entry.ttl_ms, remaining_ms) {
                 refresh_in_background(state, slot, lookup.version, loader);
             }
             return Ok(Some(entry.body));
@@ -113,7 +120,7 @@ pub async fn get(state: &AppState, slot: Slot, loader: Loader) -> LoadResult {
 async fn load_and_store(state: &AppState, slot: &Slot, version: u64, loader: &Loader) -> LoadResult {
     let body = loader().await?;
     if let Some(body) = &body {
-        let ttl = cache_ttl::ttl(&state.flags);
+        let ttl = cache::ttl(&state.flags);
         if let Err(e) = cache::store(&state.redis, slot, version, ttl, body).await {
             tracing::warn!(event = "cache_store_failed", key = %slot.key, error = %e);
         }
@@ -206,7 +213,7 @@ async fn refresh(state: &AppState, slot: &Slot, version: u64, loader: &Loader) -
     }
     let out = loader().await;
     let stored = match &out {
-        Ok(Some(body)) => cache::store(&state.redis, slot, version, cache_ttl::ttl(&state.flags), body).await,
+        Ok(Some(body)) => cache::store(&state.redis, slot, version, cache::ttl(&state.flags), body).await,
         _ => Ok(()),
     };
     cache::unlock(&state.redis, &slot.lock_key, &token).await?;
@@ -214,4 +221,16 @@ async fn refresh(state: &AppState, slot: &Slot, version: u64, loader: &Loader) -
     stored?;
     state.metrics.cache(slot.cache, "refresh");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::due_for_refresh;
+
+    #[test]
+    fn refresh_window_is_the_last_fifth() {
+        assert!(!due_for_refresh(300_000, 60_001));
+        assert!(due_for_refresh(300_000, 59_999));
+        assert!(due_for_refresh(60_000, 0));
+    }
 }

@@ -47,6 +47,9 @@ pub struct PageQuery {
     /// Full documents (description, attributes, stock per warehouse) instead of the summary shape; the
     /// `product.summary_fields` lever decides (the page query then reads the large columns too).
     pub full: bool,
+    /// Start at the cursor's position (keyset) rather than skip its offset (`OFFSET`): the
+    /// `product.keyset_pagination` lever's choice (`keyset_pagination::seek`).
+    pub keyset: bool,
 }
 
 /// Loads one page of products through the path the flag selects.
@@ -71,6 +74,13 @@ macro_rules! page_sql {
             $filter,
             " order by p.popularity desc, p.id limit $3"
         )
+    };
+}
+/// The same page the `OFFSET` way (`$1` rows to skip, page size `$2`, optional filter on `$3`): every
+/// skipped row is read and thrown away.
+macro_rules! offset_sql {
+    ($select:expr, $filter:expr) => {
+        concat!($select, $filter, " order by p.popularity desc, p.id offset $1 limit $2")
     };
 }
 macro_rules! naive_select {
@@ -100,66 +110,7 @@ macro_rules! no_doc {
     };
 }
 
-/// The SQL of each (path, filter) pair, public so tests can EXPLAIN exactly what the service runs.
-pub mod sql {
-    pub const NAIVE_ALL: &str = page_sql!(naive_select!(no_doc!()), "");
-    pub const NAIVE_BY_CATEGORY: &str = page_sql!(naive_select!(no_doc!()), " and p.category_id = $4");
-    pub const NAIVE_SEARCH: &str = page_sql!(naive_select!(no_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
-    pub const EAGER_ALL: &str = page_sql!(eager_select!(no_doc!()), "");
-    pub const EAGER_BY_CATEGORY: &str = page_sql!(eager_select!(no_doc!()), " and p.category_id = $4");
-    pub const EAGER_SEARCH: &str = page_sql!(eager_select!(no_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
-    /// The same pages in the full shape (`product.summary_fields` off, or `?fields=full`).
-    pub const NAIVE_ALL_FULL: &str = page_sql!(naive_select!(full_doc!()), "");
-    pub const NAIVE_BY_CATEGORY_FULL: &str = page_sql!(naive_select!(full_doc!()), " and p.category_id = $4");
-    pub const NAIVE_SEARCH_FULL: &str =
-        page_sql!(naive_select!(full_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
-    pub const EAGER_ALL_FULL: &str = page_sql!(eager_select!(full_doc!()), "");
-    pub const EAGER_BY_CATEGORY_FULL: &str = page_sql!(eager_select!(full_doc!()), " and p.category_id = $4");
-    pub const EAGER_SEARCH_FULL: &str =
-        page_sql!(eager_select!(full_doc!()), " and p.search @@ websearch_to_tsquery('english', $4)");
-
-    /// The page query of a path (`eager`), a filter and a shape (`full`).
-    pub fn page(eager: bool, filter: &super::Filter, full: bool) -> &'static str {
-        use super::Filter::*;
-        match (eager, filter, full) {
-            (false, All, false) => NAIVE_ALL,
-            (false, Category(_), false) => NAIVE_BY_CATEGORY,
-            (false, Search(_), false) => NAIVE_SEARCH,
-            (true, All, false) => EAGER_ALL,
-            (true, Category(_), false) => EAGER_BY_CATEGORY,
-            (true, Search(_), false) => EAGER_SEARCH,
-            (false, All, true) => NAIVE_ALL_FULL,
-            (false, Category(_), true) => NAIVE_BY_CATEGORY_FULL,
-            (false, Search(_), true) => NAIVE_SEARCH_FULL,
-            (true, All, true) => EAGER_ALL_FULL,
-            (true, Category(_), true) => EAGER_BY_CATEGORY_FULL,
-            (true, Search(_), true) => EAGER_SEARCH_FULL,
-        }
-    }
-    /// Naive per-product lookups.
-    pub const PRODUCT: &str =
-        "select id, sku, name, description, attributes, brand, popularity, category_id from product.products where id = $1";
-    pub const CATEGORY: &str = "select id, name, parent_id from product.categories where id = $1";
-    pub const PARENT: &str = "select parent.id, parent.name, parent.parent_id from product.categories c \
-                              join product.categories parent on parent.id = c.parent_id where c.id = $1";
-    pub const CURRENT_PRICE: &str = "select amount_cents, currency from product.prices \
-                                     where product_id = $1 and valid_from <= now() order by valid_from desc limit 1";
-    pub const STOCK: &str = "select warehouse_id, quantity from product.inventory where product_id = $1 order by warehouse_id";
-    /// Eager detail: products with their category and its parent.
-    pub const DETAILS: &str = "select p.id, p.sku, p.name, p.description, p.attributes, p.brand, p.popularity, c.id, c.name, parent.name \
-                               from product.products p join product.categories c on c.id = p.category_id \
-                               left join product.categories parent on parent.id = c.parent_id where p.id = any($1)";
-    /// Eager batch: current price and stock per warehouse of every product in `$1`.
-    pub const PRICES_AND_STOCK: &str = "with pr as (\
-            select distinct on (product_id) product_id, amount_cents, currency from product.prices \
-            where product_id = any($1) and valid_from <= now() order by product_id, valid_from desc), \
-        st as (\
-            select product_id, array_agg(warehouse_id order by warehouse_id) as warehouses, \
-                   array_agg(quantity order by warehouse_id) as quantities \
-            from product.inventory where product_id = any($1) group by product_id) \
-        select ids.id, pr.amount_cents, pr.currency, st.warehouses, st.quantities \
-        from unnest($1::bigint[]) as ids(id) left join pr on pr.product_id = ids.id left join st on st.product_id = ids.id";
-}
+pub mod sql;
 
 /// The document columns of a page row: description and attributes, null in the summary shape.
 type Doc = (Option<String>, Option<Json>);
@@ -193,17 +144,23 @@ fn path(parent: Option<String>, name: &str) -> Vec<String> {
     parent.into_iter().chain(std::iter::once(name.to_owned())).collect()
 }
 
-/// The cursor of the next page, if the query returned more rows than the page holds.
-fn next_cursor(last: Option<(i32, i64)>, fetched: usize, limit: Limit) -> Option<String> {
+/// The cursor of the next page, if the query returned more rows than the page holds. It carries both the
+/// last row's position and the next page's offset, so it works whichever way the next page is fetched.
+fn next_cursor(last: Option<(i32, i64)>, fetched: usize, q: &PageQuery) -> Option<String> {
     let (popularity, id) = last?;
-    (fetched as i64 > limit.0).then(|| Cursor { popularity, id }.encode())
+    let offset = q.cursor.offset.saturating_add(q.limit.0).min(Cursor::MAX_OFFSET);
+    (fetched as i64 > q.limit.0).then(|| Cursor { popularity, id, offset }.encode())
 }
 
-/// Binds the page query's parameters in the order [`page_sql!`] numbers them.
+/// Binds the page query's parameters in the order [`page_sql!`] (keyset) or [`offset_sql!`] numbers them.
 macro_rules! bind_page {
     ($sql:expr, $q:expr) => {{
         let q: &PageQuery = $q;
-        let query = sqlx::query_as($sql).bind(q.cursor.popularity).bind(q.cursor.id).bind(q.limit.0 + 1);
+        let query = if q.keyset {
+            sqlx::query_as($sql).bind(q.cursor.popularity).bind(q.cursor.id).bind(q.limit.0 + 1)
+        } else {
+            sqlx::query_as($sql).bind(q.cursor.offset).bind(q.limit.0 + 1)
+        };
         match &q.filter {
             Filter::All => query,
             Filter::Category(c) => query.bind(*c),
@@ -217,11 +174,11 @@ mod naive {
     use super::*;
 
     pub async fn page(conn: &mut PgConnection, q: &PageQuery) -> Result<Page, sqlx::Error> {
-        let sql = sql::page(false, &q.filter, q.full);
+        let sql = sql::page(false, &q.filter, q.full, q.keyset);
         let mut rows: Vec<ProductRow> = traced(sql, bind_page!(sql, q).fetch_all(&mut *conn)).await?;
         let fetched = rows.len();
         rows.truncate(q.limit.0 as usize);
-        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q.limit);
+        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q);
         let mut items = Vec::with_capacity(rows.len());
         for (id, sku, name, brand, popularity, category_id, description, attributes) in rows {
             let category = category(conn, category_id).await?;
@@ -292,11 +249,11 @@ mod eager {
     }
 
     pub async fn page(conn: &mut PgConnection, q: &PageQuery) -> Result<Page, sqlx::Error> {
-        let sql = sql::page(true, &q.filter, q.full);
+        let sql = sql::page(true, &q.filter, q.full, q.keyset);
         let mut rows: Vec<JoinedRow> = traced(sql, bind_page!(sql, q).fetch_all(&mut *conn)).await?;
         let fetched = rows.len();
         rows.truncate(q.limit.0 as usize);
-        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q.limit);
+        let next = next_cursor(rows.last().map(|r| (r.4, r.0)), fetched, q);
         let mut extras = prices_and_stock(conn, &rows.iter().map(|r| r.0).collect::<Vec<_>>()).await?;
         let items = rows
             .into_iter()
@@ -377,8 +334,21 @@ mod tests {
 
     #[test]
     fn next_cursor_only_when_more_rows_exist() {
-        assert_eq!(next_cursor(Some((5, 9)), 20, Limit(20)), None);
-        assert_eq!(next_cursor(Some((5, 9)), 21, Limit(20)), Some(Cursor { popularity: 5, id: 9 }.encode()));
-        assert_eq!(next_cursor(None, 0, Limit(20)), None);
+        let q = PageQuery { filter: Filter::All, cursor: Cursor::FIRST, limit: Limit(20), full: false, keyset: true };
+        assert_eq!(next_cursor(Some((5, 9)), 20, &q), None);
+        assert_eq!(next_cursor(Some((5, 9)), 21, &q), Some(Cursor { popularity: 5, id: 9, offset: 20 }.encode()));
+        assert_eq!(next_cursor(None, 0, &q), None);
+    }
+
+    #[test]
+    fn offset_sql_skips_then_takes() {
+        assert!(sql::EAGER_ALL_OFFSET.ends_with("order by p.popularity desc, p.id offset $1 limit $2"));
+        let (category, search) = (Filter::Category(1), Filter::Search("x".into()));
+        for full in [false, true] {
+            assert!(sql::page(false, &category, full, false).contains("where p.category_id = $3 order by"));
+            assert!(!sql::page(true, &search, full, false).contains("$4"));
+            assert!(sql::page(true, &search, full, true).contains("websearch_to_tsquery('english', $4)"));
+            assert_eq!(sql::page(true, &Filter::All, full, true).contains("p.description, p.attributes"), full);
+        }
     }
 }
