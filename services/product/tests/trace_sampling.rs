@@ -17,7 +17,7 @@ use serde_json::json;
 const SERVER_SPAN: &str = "GET /products/{id}";
 
 /// The exported server spans of the detail requests for ids in `ids`.
-fn servers<'a>(spans: &'a [Span], ids: std::ops::RangeInclusive<i64>) -> Vec<&'a Span> {
+fn servers(spans: &[Span], ids: std::ops::RangeInclusive<i64>) -> Vec<&Span> {
     let paths: HashSet<String> = ids.map(|i| format!("/products/{i}")).collect();
     spans
         .iter()
