@@ -59,6 +59,9 @@ pub enum Command {
     EmailProvider(email_provider::cli::ProviderArgs),
     /// Exit 0 when URL answers 2xx, else print one line and exit 1 (container health checks).
     Health(health::HealthArgs),
+    /// Serve the bare ceiling endpoints of bench/ceilings.sh (static, one Redis GET, one Postgres lookup).
+    #[command(hide = true)]
+    BenchServer(crate::bench_server::BenchServerArgs),
 }
 
 /// Runs a parsed command.
@@ -77,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up::run(&cli.database_url, &cli.redis_url, &cli.amqp_url, args).await,
         Command::TopQueries(args) => crate::top_queries::run(&cli.database_url, args).await,
         Command::Health(args) => health::run(args).await,
+        Command::BenchServer(args) => crate::bench_server::run(&cli.database_url, &cli.redis_url, args).await,
         Command::Product(args) => product::cli::run(service_config(&cli.database_url, &cli.redis_url, &cli.amqp_url), args).await,
         Command::Auth(cmd) => auth::cli::run(service_config(&cli.database_url, &cli.redis_url, &cli.amqp_url), cmd).await,
         Command::Analytics(args) => {
