@@ -24,6 +24,7 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_analytics_events_total": ("counter", {"stage"}),
     "shoplab_aggregator_lag_seconds": ("gauge", set()),
     "shoplab_coalesced_requests_total": ("counter", {"route"}),
+    "shoplab_trace_roots_total": ("counter", {"decision"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -38,6 +39,7 @@ LABEL_VALUES: dict[str, set[str]] = {
     "state": {"in_use", "idle", "max"},
     "pool": {"shared", "critical", "noncritical"},
     "dependency": {"email-provider"},
+    "decision": {"sampled", "dropped"},
 }
 # `result` means different things on the two metrics that carry it.
 RESULT_VALUES = {

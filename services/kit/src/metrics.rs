@@ -181,6 +181,7 @@ impl Metrics {
             self.aggregator_lag.clone(),
         );
         r.register("shoplab_coalesced_requests", "Requests that shared another request's computation", self.coalesced.clone());
+        r.register("shoplab_trace_roots", "Traces started here, by sampling decision", crate::telemetry::trace_sampling::roots());
     }
 
     /// Samples `pool` into the pool gauges at every scrape, under the label `pool=<name>`.

@@ -64,6 +64,10 @@ async fn ratio_keeps_about_a_tenth_of_whole_traces_and_parents_decide() {
         assert_eq!(get_with_parent(&app, &format!("/products/{}", 601 + i), &sampled(i)).await, 200);
         assert_eq!(get_with_parent(&app, &format!("/products/{}", 651 + i), &unsampled(i)).await, 200);
     }
+    // the sampler counts its root decisions: the 500 requests at 0.1 dropped most of theirs
+    let text = metrics(&app).await;
+    let dropped = sample(&text, "shoplab_trace_roots_total", &[("decision", "dropped")]);
+    assert!(dropped >= 400.0, "dropped roots counted: {dropped}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     guard.shutdown().await;
     let spans = receiver.spans();

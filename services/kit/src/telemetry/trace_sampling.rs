@@ -18,17 +18,43 @@
 //! The ratio lives in one atomic that the flag follower (`crate::flags`) updates on every snapshot
 //! reload, so the sampler, called for every span, reads it without a lock or an allocation.
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 /// The flag this module follows.
 pub const FLAG: &str = "telemetry.trace_sampling";
 
 /// The current ratio as `f64` bits; 1.0 (the flag's default) until the first snapshot arrives.
 static RATIO: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000);
+
+/// Label of `shoplab_trace_roots_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `sampled` | `dropped`
+    pub decision: &'static str,
+}
+
+/// Root decisions of this process; one family shared by every registry of the process, like the sampler.
+static ROOTS: LazyLock<Family<DecisionLabels, Counter>> = LazyLock::new(|| {
+    let family = Family::default();
+    for decision in ["sampled", "dropped"] {
+        // both series from the start: "nothing dropped" is a value on the dashboard, not an empty panel
+        drop(family.get_or_create(&DecisionLabels { decision }));
+    }
+    family
+});
+
+/// `shoplab_trace_roots_total{decision}`, for the process's metrics registry.
+pub fn roots() -> Family<DecisionLabels, Counter> {
+    ROOTS.clone()
+}
 
 /// Sets the ratio every new root span is sampled with (clamped to 0..=1; NaN counts as 1).
 pub fn set_ratio(ratio: f64) {
@@ -66,7 +92,12 @@ impl ShouldSample for LiveRatioSampler {
         let decision = match &parent_span {
             // a child (local, or remote through traceparent) follows its parent: traces stay whole
             Some(sc) if sc.is_valid() => keep(sc.is_sampled()),
-            _ => keep(root_sampled(ratio(), trace_id)),
+            _ => {
+                let sampled = root_sampled(ratio(), trace_id);
+                let decision = if sampled { "sampled" } else { "dropped" };
+                ROOTS.get_or_create(&DecisionLabels { decision }).inc();
+                keep(sampled)
+            }
         };
         let trace_state = parent_span.map(|sc| sc.trace_state().clone()).unwrap_or_default();
         SamplingResult { decision, attributes: Vec::new(), trace_state }
