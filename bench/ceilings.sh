@@ -10,8 +10,10 @@
 # requests, and every process's RSS idle and at load (peak). It asserts nothing: docs/performance.md
 # has the table from the lab machine and what the ratios mean.
 #
-# Usage: bench/ceilings.sh [--smoke] [--duration S] [--rounds N] [--connections N] [--port-offset N] [--no-build]
+# Usage: bench/ceilings.sh [--smoke] [--otlp] [--duration S] [--rounds N] [--connections N] [--port-offset N] [--no-build]
 #   --smoke        2 s per endpoint, one round, the debug binary, no build (a CI check that it all runs)
+#   --otlp         the services export every span (OTLP/HTTP) to a sink in the bench server that discards
+#                  them: the whole cost of tracing, without a collector competing for the cores
 #   --duration     seconds per wrk run (default 10)
 #   --rounds       alternations of the six runs (default 2)
 #   --connections  wrk connections (default 50; one wrk thread, as in the figures of docs/performance.md)
@@ -30,9 +32,11 @@ CONNS=50
 OFFSET=700
 BUILD=1
 SMOKE=0
+OTLP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1; DURATION=2; ROUNDS=1; BUILD=0; shift ;;
+    --otlp) OTLP=1; shift ;;
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
@@ -69,6 +73,9 @@ AUTH=http://127.0.0.1:$((8082 + OFFSET))
 ANALYTICS=http://127.0.0.1:$((8083 + OFFSET))
 BARE=http://127.0.0.1:$((8899 + OFFSET))
 
+if [ "$OTLP" = 1 ]; then
+  export OTEL_EXPORTER_OTLP_ENDPOINT=$BARE OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
+fi
 "$BIN" up --port-offset "$OFFSET" --no-seed >"$WORK/lab.log" 2>&1 &
 LAB_PID=$!
 "$BIN" bench-server --listen "127.0.0.1:$((8899 + OFFSET))" >"$WORK/bare.log" 2>&1 &
@@ -153,7 +160,9 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo
-echo "wrk -t1 -c$CONNS, ${DURATION} s x $ROUNDS rounds, alternating; $(nproc) cores; $(basename "$(dirname "$BIN")") build"
+traces="no span export"
+[ "$OTLP" = 1 ] && traces="every span exported over OTLP/HTTP to a discarding sink"
+echo "wrk -t1 -c$CONNS, ${DURATION} s x $ROUNDS rounds, alternating; $(nproc) cores; $(basename "$(dirname "$BIN")") build; $traces"
 printf '| %-36s | %9s | %-13s | %-13s | %8s | %12s | %6s |\n' endpoint "req/s" "p50 ms" "p99 ms" "of bare" "CPU s/1k req" "non-2xx"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..38})" -----------  --------------- --------------- ---------- -------------- --------
 for run in "${RUNS[@]}"; do

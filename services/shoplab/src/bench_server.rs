@@ -7,7 +7,10 @@
 //! - `GET /static`: an 11-byte body (the ceiling of any handler here);
 //! - `GET /redis`: one `GET` on one shared multiplexed Redis connection (the ceiling of a cached read);
 //! - `GET /pg`: one primary-key lookup (`product.products`) through a sqlx pool of 10 (the ceiling of a
-//!   request that needs one row).
+//!   request that needs one row);
+//! - `POST /v1/traces`: an OTLP/HTTP sink that accepts and discards spans, so the services can pay the
+//!   whole cost of exporting their traces without a collector (`OTEL_EXPORTER_OTLP_ENDPOINT` pointed
+//!   here with `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`).
 //!
 //! The ratio of a service's endpoint to its bare counterpart, measured in the same run, is the share of
 //! the machine's possible throughput the service's own code leaves (docs/performance.md).
@@ -54,6 +57,8 @@ pub async fn run(database_url: &str, redis_url: &str, args: BenchServerArgs) -> 
         .route("/static", get(|| async { "hello world" }))
         .route("/redis", get(redis_get))
         .route("/pg", get(pg_lookup))
+        .route("/v1/traces", axum::routing::post(|body: axum::body::Bytes| async move { drop(body) }))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(Bare { redis, key, pg });
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     eprintln!("bench-server listening on http://{}", listener.local_addr()?);
