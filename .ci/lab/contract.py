@@ -30,6 +30,7 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "shoplab_hedged_requests_total": ("counter", {"outcome"}),
     "shoplab_provider_requests_total": ("counter", {"result"}),
     "shoplab_email_retries_total": ("counter", {"result"}),
+    "shoplab_trace_roots_total": ("counter", {"decision"}),
 }
 
 # Labels every series has: the process's constant label, plus what Prometheus adds per target.
@@ -44,6 +45,7 @@ LABEL_VALUES: dict[str, set[str]] = {
     "state": {"in_use", "idle", "max"},
     "pool": {"shared", "critical", "noncritical"},
     "dependency": {"email-provider"},
+    "decision": {"sampled", "dropped"},
 }
 # `result` means different things on each metric that carries it.
 RESULT_VALUES = {
@@ -109,8 +111,6 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": None,
     "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
     "OTEL_SERVICE_NAME": None,  # each process names itself (ROLES) unless told otherwise
-    "OTEL_TRACES_SAMPLER": "parentbased_always_on",
-    "OTEL_TRACES_SAMPLER_ARG": None,
     "OTEL_BSP_SCHEDULE_DELAY": "5000",
     "RUST_LOG": "info",
     "SHOPLAB_REDIS_PREFIX": "shoplab:",

@@ -34,7 +34,7 @@ pub const LIBRARY_ENV: &str = "\
 Read by the telemetry libraries (docs/architecture.md, \"Traces\"):
   OTEL_EXPORTER_OTLP_ENDPOINT   OTLP collector (unset: no export)
   OTEL_EXPORTER_OTLP_PROTOCOL   grpc (default) or http/protobuf
-  OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, OTEL_BSP_SCHEDULE_DELAY   the SDK's
+  OTEL_SERVICE_NAME, OTEL_BSP_SCHEDULE_DELAY   the SDK's (sampling is the flag telemetry.trace_sampling)
   RUST_LOG                      log filter (info, chatty dependencies at warn)";
 
 /// The variables of [`LIBRARY_ENV`] as (name, default, meaning), for the docs' table (`shoplab env`).
@@ -42,8 +42,6 @@ pub const LIBRARY_VARS: &[(&str, &str, &str)] = &[
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "none: no export", "OTLP collector of every process (docs/architecture.md, \"Traces\")"),
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "`grpc` or `http/protobuf`"),
     ("OTEL_SERVICE_NAME", "the process's name", "the `service.name` of its spans"),
-    ("OTEL_TRACES_SAMPLER", "`parentbased_always_on`", "the OpenTelemetry SDK's sampler"),
-    ("OTEL_TRACES_SAMPLER_ARG", "none", "the sampler's argument (a ratio for `traceidratio`)"),
     ("OTEL_BSP_SCHEDULE_DELAY", "`5000` (ms)", "the OpenTelemetry SDK's export interval"),
     ("RUST_LOG", "info, chatty dependencies at warn", "log filter of every process"),
 ];

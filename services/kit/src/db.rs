@@ -10,11 +10,13 @@
 //! ends the session, releasing its locks, instead of letting a stuck client hold them for ever), and a
 //! request waits at most [`ACQUIRE_TIMEOUT`] for a connection before it is refused with a 503.
 
+use std::collections::HashMap;
 use std::future::IntoFuture;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::histogram::Histogram;
 use sqlx::PgPool;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -95,17 +97,16 @@ where
     F: IntoFuture<Output = Result<T, sqlx::Error>>,
 {
     let _ = USAGE.try_with(|u| u.queries.fetch_add(1, Ordering::Relaxed));
-    let (op, collection) = describe(sql);
-    let name = if collection.is_empty() { op.clone() } else { format!("{op} {collection}") };
+    let d = described(sql);
     let span = tracing::info_span!(
         "db.query",
-        otel.name = %name,
+        otel.name = d.name.as_ref(),
         otel.kind = "client",
         otel.status_code = tracing::field::Empty,
         db.system.name = "postgresql",
-        db.operation.name = %op,
-        db.collection.name = %collection,
-        db.query.text = %sql,
+        db.operation.name = d.op.as_ref(),
+        db.collection.name = d.collection.as_ref(),
+        db.query.text = sql,
     );
     let res = fut.into_future().instrument(span.clone()).await;
     note_wait(&res);
@@ -114,6 +115,34 @@ where
         tracing::debug!(parent: &span, event = "db_error", error = %e);
     }
     res
+}
+
+/// A statement's span name, operation and table, worked out once per statement text.
+struct Described {
+    name: Arc<str>,
+    op: Arc<str>,
+    collection: Arc<str>,
+}
+
+/// Statements described so far. Their texts come from the code, so there are few; the bound only guards
+/// against a caller that builds statement texts at run time.
+static DESCRIBED: LazyLock<RwLock<HashMap<String, Arc<Described>>>> = LazyLock::new(Default::default);
+const DESCRIBED_MAX: usize = 1024;
+
+/// [`describe`], cached: splitting and case-folding a statement on every execution showed in the
+/// profiles of the after states (docs/performance.md).
+fn described(sql: &str) -> Arc<Described> {
+    if let Some(d) = DESCRIBED.read().expect("statement names poisoned").get(sql) {
+        return d.clone();
+    }
+    let (op, collection) = describe(sql);
+    let name = if collection.is_empty() { op.clone() } else { format!("{op} {collection}") };
+    let d = Arc::new(Described { name: name.into(), op: op.into(), collection: collection.into() });
+    let mut cache = DESCRIBED.write().expect("statement names poisoned");
+    if cache.len() < DESCRIBED_MAX {
+        cache.insert(sql.to_owned(), d.clone());
+    }
+    d
 }
 
 /// The operation (`SELECT`) and first table (`product.prices`) of a statement, for the span name.
@@ -136,8 +165,8 @@ pub struct Db {
     pub pool: PgPool,
     /// Pool name for metrics (`shared`, `critical`, `noncritical`, ...).
     name: String,
-    /// Where acquire times go.
-    metrics: Metrics,
+    /// `shoplab_db_pool_acquire_seconds{pool=<name>}`, resolved once (no label lookup per acquire).
+    acquire: Histogram,
 }
 
 impl Db {
@@ -151,7 +180,8 @@ impl Db {
     /// Wraps an existing pool (tests, shared pools).
     pub fn from_pool(pool: PgPool, name: &str, metrics: &Metrics) -> Self {
         metrics.track_pool(name, pool.clone());
-        Self { pool, name: name.to_owned(), metrics: metrics.clone() }
+        let acquire = metrics.pool_acquire.get_or_create(&PoolLabels { pool: name.to_owned() }).clone();
+        Self { pool, name: name.to_owned(), acquire }
     }
 
     /// Takes a connection, recording the wait in `shoplab_db_pool_acquire_seconds` and a span.
@@ -175,8 +205,7 @@ impl Db {
     }
 
     fn observe_wait(&self, started: Instant) {
-        let labels = PoolLabels { pool: self.name.clone() };
-        self.metrics.pool_acquire.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        self.acquire.observe(started.elapsed().as_secs_f64());
     }
 }
 

@@ -83,9 +83,22 @@ pub struct FlagLabels {
     pub flag: String,
 }
 
-/// The registry and the families every process has; cheap to clone (all handles are shared).
+/// The registry and the families every process has; cheap to clone: one shared [`Shared`], so a clone is
+/// one reference count (state structs holding it are cloned per request: the profiles of
+/// docs/performance.md showed a clone per family at several percent of a cached request's CPU).
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Shared>);
+
+impl std::ops::Deref for Metrics {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The registry and the common families themselves, reached through [`Metrics`].
+pub struct Shared {
     /// The registry `/metrics` encodes; behind a mutex only because registering needs `&mut`.
     registry: Arc<Mutex<Registry>>,
     /// Postgres pools whose size is sampled into `shoplab_db_pool_connections` at each scrape.
@@ -117,7 +130,7 @@ impl Metrics {
     pub fn new(service: &str) -> Self {
         let labels = std::iter::once(("service".into(), service.to_owned().into()));
         let mut r = Registry::with_labels(labels);
-        let m = Self {
+        let m = Shared {
             registry: Arc::new(Mutex::new(Registry::default())),
             pools: Arc::default(),
             http_duration: Family::new_with_constructor(latency_hist),
@@ -130,9 +143,11 @@ impl Metrics {
         };
         m.register_all(&mut r);
         *m.registry.lock().expect("metrics registry poisoned") = r;
-        m
+        Self(Arc::new(m))
     }
+}
 
+impl Shared {
     fn register_all(&self, r: &mut Registry) {
         r.register("http_server_request_duration_seconds", "HTTP server request latency", self.http_duration.clone());
         r.register("shoplab_db_queries_per_request", "SQL statements run per HTTP request", self.db_queries.clone());
@@ -140,6 +155,7 @@ impl Metrics {
         r.register("shoplab_db_pool_acquire_seconds", "Time waiting for a Postgres connection", self.pool_acquire.clone());
         r.register("shoplab_cache_requests", "Cache lookups by result", self.cache_requests.clone());
         r.register("shoplab_flag_value", "Current value of each lab flag (bool 0/1, enums by index)", self.flag_value.clone());
+        r.register("shoplab_trace_roots", "Traces started here, by sampling decision", crate::telemetry::trace_sampling::roots());
     }
 
     /// The families `F` of this registry: created and registered on first use, the same handles after.

@@ -50,7 +50,7 @@ where
         otel.kind = "client",
         db.system.name = "redis",
         db.operation.name = op,
-        db.query.text = %format!("{op} {key}"),
+        db.query.text = %format_args!("{op} {key}"),
     );
     fut.instrument(span).await
 }

@@ -18,6 +18,7 @@ use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer};
 
 mod json_log;
+pub mod trace_sampling;
 
 /// Keeps the tracer provider alive; [`TelemetryGuard::shutdown`] flushes what is still buffered.
 pub struct TelemetryGuard {
@@ -108,7 +109,7 @@ fn build_provider(service: &str, otlp: &Otlp) -> SdkTracerProvider {
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name(service.to_owned());
     }
-    let mut builder = SdkTracerProvider::builder().with_resource(resource.build());
+    let mut builder = SdkTracerProvider::builder().with_resource(resource.build()).with_sampler(trace_sampling::LiveRatioSampler);
     match exporter(otlp) {
         Ok(Some(exp)) => builder = builder.with_batch_exporter(exp),
         Ok(None) => {}

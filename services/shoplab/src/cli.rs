@@ -55,6 +55,9 @@ pub enum Command {
     Env,
     /// Exit 0 when URL answers 2xx, else print one line and exit 1 (container health checks).
     Health(health::HealthArgs),
+    /// Serve the bare ceiling endpoints of bench/ceilings.sh (static, one Redis GET, one Postgres lookup).
+    #[command(hide = true)]
+    BenchServer(crate::bench_server::BenchServerArgs),
 }
 
 /// Runs a parsed command.
@@ -78,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::env_table::markdown());
             Ok(())
         }
+        Command::BenchServer(args) => crate::bench_server::run(db, redis, args).await,
         Command::Product(args) => product::cli::run(c.clone(), args).await,
         Command::Auth(args) => auth::cli::run(c.clone(), args).await,
         Command::Analytics(args) => analytics::cli::run(c.clone(), args).await,

@@ -1,5 +1,6 @@
 //! The shoplab CLI as a library, so its commands are testable in-process.
 
+pub mod bench_server;
 pub mod calibrate;
 pub mod cli;
 pub mod compare;

@@ -69,7 +69,8 @@ impl Stats {
 /// The dashboards with both levers in front of them.
 #[derive(Clone)]
 pub struct Dashboards {
-    sources: Sources,
+    /// Shared, not copied: a coalesced request only needs it if it leads the computation.
+    sources: Arc<Sources>,
     coalescer: Arc<Coalescer>,
     /// Shared with the coalescer and the tests.
     pub stats: Arc<Stats>,
@@ -79,7 +80,7 @@ impl Dashboards {
     /// Dashboards over `sources`; coalesced requests are counted in `metrics`.
     pub fn new(sources: Sources, metrics: kit::metrics::Metrics) -> Self {
         let stats = Arc::new(Stats::default());
-        Self { coalescer: Arc::new(Coalescer::new(metrics, stats.clone())), sources, stats }
+        Self { coalescer: Arc::new(Coalescer::new(metrics, stats.clone())), sources: Arc::new(sources), stats }
     }
 
     /// The JSON document of `dashboard` over `window`, as of now.

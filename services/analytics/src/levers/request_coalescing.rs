@@ -25,6 +25,7 @@ use kit::flags::Flags;
 use kit::metrics::{Metrics, RouteLabels};
 use kit::{ApiError, ApiResult};
 use moka::future::Cache;
+use prometheus_client::metrics::counter::Counter;
 use tracing::Instrument;
 
 use super::Stats;
@@ -50,7 +51,8 @@ pub struct Key {
 pub struct Coalescer {
     /// In-flight computations and their results for [`WINDOW`].
     cache: Cache<Key, Bytes>,
-    metrics: Metrics,
+    /// `shoplab_coalesced_requests_total{route="/dashboards/{name}"}`, resolved once (no label lookup per request).
+    coalesced: Counter,
     stats: Arc<Stats>,
 }
 
@@ -58,8 +60,8 @@ impl Coalescer {
     /// An empty coalescer counting into `metrics` and `stats`.
     pub fn new(metrics: Metrics, stats: Arc<Stats>) -> Self {
         // at 0 from the start: "nothing coalesced yet" is a value on the dashboard, not an empty panel
-        drop(AnalyticsMetrics::of(&metrics).coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }));
-        Self { cache: Cache::builder().max_capacity(64).time_to_live(WINDOW).build(), metrics, stats }
+        let coalesced = AnalyticsMetrics::of(&metrics).coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }).clone();
+        Self { cache: Cache::builder().max_capacity(64).time_to_live(WINDOW).build(), coalesced, stats }
     }
 
     /// Answers `key` with `compute`, alone or shared with identical requests depending on the flag.
@@ -95,7 +97,7 @@ impl Coalescer {
         let coalesced = !led.load(Ordering::Relaxed);
         tracing::Span::current().record("coalesced", coalesced);
         if coalesced {
-            AnalyticsMetrics::of(&self.metrics).coalesced.get_or_create(&RouteLabels { route: ROUTE.to_owned() }).inc();
+            self.coalesced.inc();
         }
         res.map_err(|e| ApiError::Internal(anyhow::anyhow!("{e:#}")))
     }

@@ -165,8 +165,9 @@ impl Follower {
     }
 }
 
-/// Publishes every flag as `shoplab_flag_value{flag}`.
+/// Publishes every flag as `shoplab_flag_value{flag}` (and the sampling ratio to the tracer).
 fn export(metrics: &Metrics, snap: &Snapshot) {
+    crate::telemetry::trace_sampling::follow(&snap.values);
     for f in FLAGS {
         let v = snap.values.get(f.name).map(|v| gauge_value(f, v)).unwrap_or(0.0);
         metrics.flag_value.get_or_create(&FlagLabels { flag: f.name.to_owned() }).set(v);

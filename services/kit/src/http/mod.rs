@@ -52,6 +52,8 @@ pub struct BaseState {
     pub status: Option<StatusFn>,
     /// The service's OpenAPI document (its routes plus the base routes), as served.
     openapi: Arc<Value>,
+    /// What the observing middleware builds once and reuses (flag attributes, span names).
+    observed: Arc<observe::Observed>,
 }
 
 impl BaseState {
@@ -63,7 +65,17 @@ impl BaseState {
         admin_token: Option<crate::config::SecretString>,
     ) -> Self {
         let ready = vec![("postgres", ready_postgres(pool.clone()))];
-        Self { service, metrics, flags, pool, admin_token, ready, status: None, openapi: Arc::new(Value::Null) }
+        Self {
+            service,
+            metrics,
+            flags,
+            pool,
+            admin_token,
+            ready,
+            status: None,
+            openapi: Arc::new(Value::Null),
+            observed: Arc::default(),
+        }
     }
 
     /// Adds a readiness check.
@@ -106,7 +118,8 @@ pub fn finish(api: OpenApiRouter, mut base: BaseState) -> Router {
         .merge(admin)
         .with_state(base.clone());
     body::limit(api.merge(plain).fallback(|| async { crate::error::ApiError::NotFound("no such route".into()) }))
-        .layer(axum::middleware::from_fn_with_state(base, observe::observe))
+        // shared, not cloned per request: a BaseState copy costs a Vec, a String and a few dozen reference counts
+        .layer(axum::middleware::from_fn_with_state(Arc::new(base), observe::observe))
 }
 
 /// A router for worker processes (relay, consumers): only health, readiness and metrics.
