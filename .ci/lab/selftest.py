@@ -135,8 +135,10 @@ class StaticChecksTest(unittest.TestCase):
         for rel, old, new, expected in MUTATIONS:
             with self.subTest(file=rel, expected=expected), tempfile.TemporaryDirectory() as tmp:
                 copy = Path(tmp)
-                for part in ("docker-compose.yml", "Dockerfile", ".dockerignore", "docker", "grafana", ".ci/lab"):
+                for part in ("docker-compose.yml", "Dockerfile", ".dockerignore", "docker", "grafana", ".ci/lab",
+                             "services/kit/src/flags/registry.rs"):
                     src = ROOT / part
+                    (copy / part).parent.mkdir(parents=True, exist_ok=True)
                     (shutil.copytree if src.is_dir() else shutil.copy)(src, copy / part)
                 target = copy / rel
                 text = target.read_text()
