@@ -3,7 +3,12 @@
 //! with the SQL and Redis spans under it). A caller's `traceparent` decides for the whole trace: sampled
 //! parents are exported even at a low ratio, unsampled ones never are. Spans are received for real by
 //! `kit::testing::OtlpReceiver`.
+//!
+//! The one product test outside `tests/it/`: the sampler's ratio and the tracing subscriber are
+//! process-wide, and every product app in a process writes the ratio from its own flags, so this test
+//! needs a process of its own (in `it`, the other tests' apps would reset the ratio under it).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::collections::{HashMap, HashSet};

@@ -1,4 +1,4 @@
-//! Test support (feature `test-support`): the checks every service's `tests/openapi.rs` runs against a
+//! Test support (feature `test-support`): the checks every service's `tests/it/openapi.rs` runs against a
 //! running instance, so the identity and the body limit are proven per service, over real HTTP, with
 //! one definition of what "right" means.
 

@@ -16,7 +16,7 @@
 //! and a client paging through a listing while the flag flips sees no gap and no repeat. The first page is
 //! the same work either way; the difference grows with depth. With `product.composite_indexes` on, page
 //! 500 of the unfiltered listing reads 10 001 index rows with `OFFSET` and 21 with keyset (see
-//! `tests/data_levers.rs`); without the index both read the whole table and sort it, `OFFSET` keeping
+//! `tests/it/data_levers.rs`); without the index both read the whole table and sort it, `OFFSET` keeping
 //! `offset + limit` rows in its sort instead of `limit`.
 //!
 //! What it costs: a keyset page cannot jump to "page 37" (only next), the sort must be total (hence `id`
