@@ -7,10 +7,17 @@
 
 use clap::{Args, Subcommand};
 use kit::Config;
-use kit::config::{Connections, ServiceArgs, addr, non_empty};
+use kit::config::{Connections, ServiceArgs, non_empty};
 
 use crate::aggregator::Aggregator;
 use crate::relay::RelayWorker;
+
+/// Default local addresses of this service's processes (docs/architecture.md, "Processes").
+pub mod addr {
+    pub const ANALYTICS: &str = "127.0.0.1:8083";
+    pub const ANALYTICS_RELAY: &str = "127.0.0.1:9103";
+    pub const AGGREGATOR: &str = "127.0.0.1:9104";
+}
 
 /// Options of `shoplab analytics`: a process, `serve` when none is named.
 #[derive(Args, Debug, Clone)]

@@ -8,9 +8,16 @@
 use clap::{Args, Subcommand};
 use kit::Config;
 use kit::app::Core;
-use kit::config::{Connections, ServiceArgs, addr, non_empty};
+use kit::config::{Connections, ServiceArgs, non_empty};
 
 use crate::settings::SettingsArgs;
+
+/// Default local addresses of this service's processes (docs/architecture.md, "Processes").
+pub mod addr {
+    pub const AUTH: &str = "127.0.0.1:8082";
+    pub const AUTH_RELAY: &str = "127.0.0.1:9101";
+    pub const EMAIL_WORKER: &str = "127.0.0.1:9102";
+}
 
 /// Options of `shoplab auth`, shared by its three processes, and the process to run.
 #[derive(Args, Debug, Clone)]

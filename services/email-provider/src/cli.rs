@@ -7,10 +7,15 @@
 
 use clap::Args;
 use kit::Config;
-use kit::config::{Connections, ServiceArgs, addr};
+use kit::config::{Connections, ServiceArgs};
 
 use crate::startup::{self, SERVICE};
 use crate::store::DEFAULT_KEEP;
+
+/// Default local addresses of this service's processes (docs/architecture.md, "Processes").
+pub mod addr {
+    pub const EMAIL_PROVIDER: &str = "127.0.0.1:8090";
+}
 
 /// Options of `shoplab email-provider`.
 #[derive(Args, Debug, Clone)]

@@ -16,18 +16,6 @@ use std::ffi::OsStr;
 use clap::builder::TypedValueParser;
 pub use secrecy::{ExposeSecret, SecretString};
 
-/// Default local addresses of each process (docs/architecture.md, "Processes").
-pub mod addr {
-    pub const PRODUCT: &str = "127.0.0.1:8081";
-    pub const AUTH: &str = "127.0.0.1:8082";
-    pub const ANALYTICS: &str = "127.0.0.1:8083";
-    pub const EMAIL_PROVIDER: &str = "127.0.0.1:8090";
-    pub const AUTH_RELAY: &str = "127.0.0.1:9101";
-    pub const EMAIL_WORKER: &str = "127.0.0.1:9102";
-    pub const ANALYTICS_RELAY: &str = "127.0.0.1:9103";
-    pub const AGGREGATOR: &str = "127.0.0.1:9104";
-}
-
 /// Variables read by libraries rather than by shoplab's own options (the OpenTelemetry SDK and the log
 /// filter); shown under every command's `--help`, listed in the docs' table beside the options.
 pub const LIBRARY_ENV: &str = "\
@@ -49,7 +37,7 @@ pub const LIBRARY_VARS: &[(&str, &str, &str)] = &[
 /// Where every process finds Postgres, Redis and RabbitMQ (global options of `shoplab`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct Connections {
-    /// Postgres connection string; the database holds the product, auth, analytics and lab schemas.
+    /// Postgres connection string; the database holds every service's schema and the lab's.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true,
           default_value = "postgres://postgres@127.0.0.1:5432/shoplab", value_parser = non_empty())]
     pub database_url: String,
@@ -85,7 +73,7 @@ pub struct ServiceArgs {
 /// `Debug` shows the connection strings without their passwords (a compose lab generates them).
 #[derive(Clone)]
 pub struct Config {
-    /// Postgres connection string; the database holds the product, auth, analytics and lab schemas.
+    /// Postgres connection string; the database holds every service's schema and the lab's.
     pub database_url: String,
     /// Redis connection string (cache, pre-aggregates, locks).
     pub redis_url: String,

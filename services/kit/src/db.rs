@@ -2,7 +2,7 @@
 //!
 //! sqlx emits log events, not spans, so a trace would not show the N+1 pattern case study 1 is about.
 //! Every statement therefore runs through [`traced`], which opens a CLIENT span named like
-//! `SELECT product.prices` with the `db.*` attributes Tempo's service graph needs, and bumps the query
+//! `SELECT catalog.prices` with the `db.*` attributes Tempo's service graph needs, and bumps the query
 //! counter of the request it runs in (read by the HTTP middleware into `shoplab_db_queries_per_request`).
 //!
 //! Every pool opened here is bounded in time as well as size: a statement may run at most
@@ -145,7 +145,7 @@ fn described(sql: &str) -> Arc<Described> {
     d
 }
 
-/// The operation (`SELECT`) and first table (`product.prices`) of a statement, for the span name.
+/// The operation (`SELECT`) and first table (`catalog.prices`) of a statement, for the span name.
 pub fn describe(sql: &str) -> (String, String) {
     let words: Vec<&str> = sql.split_whitespace().collect();
     let op = words.first().map(|w| w.to_uppercase()).unwrap_or_default();
@@ -215,17 +215,17 @@ mod tests {
 
     #[test]
     fn names_operation_and_table() {
-        let (op, t) = describe("select amount_cents from product.prices where product_id = $1");
-        assert_eq!((op.as_str(), t.as_str()), ("SELECT", "product.prices"));
-        let (op, t) = describe("insert into auth.outbox (id) values ($1)");
-        assert_eq!((op.as_str(), t.as_str()), ("INSERT", "auth.outbox"));
+        let (op, t) = describe("select amount_cents from catalog.prices where product_id = $1");
+        assert_eq!((op.as_str(), t.as_str()), ("SELECT", "catalog.prices"));
+        let (op, t) = describe("insert into orders.outbox (id) values ($1)");
+        assert_eq!((op.as_str(), t.as_str()), ("INSERT", "orders.outbox"));
         let (op, t) = describe("update lab.flags set value = $2");
         assert_eq!((op.as_str(), t.as_str()), ("UPDATE", "lab.flags"));
     }
 
     #[test]
     fn subquery_is_not_a_table() {
-        let (_, t) = describe("select * from (select 1) x join product.products p on true");
+        let (_, t) = describe("select * from (select 1) x join catalog.items p on true");
         assert_eq!(t, "");
     }
 }

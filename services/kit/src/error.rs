@@ -22,7 +22,7 @@ pub enum ApiError {
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
-    /// 409: conflicts with existing state (duplicate email).
+    /// 409: conflicts with existing state (a duplicate key).
     #[error("{0}")]
     Conflict(String),
     /// 422: well-formed but invalid values.

@@ -248,10 +248,10 @@ mod tests {
 
     const TEXT: &str = r#"# HELP http_server_request_duration_seconds HTTP server request latency
 # TYPE http_server_request_duration_seconds histogram
-http_server_request_duration_seconds_bucket{service="product",route="/p",le="0.1"} 50 # {trace_id="4bf92f3577b34da6"} 0.042 1.7e9
-http_server_request_duration_seconds_bucket{service="product",route="/p",le="+Inf"} 60
-http_server_request_duration_seconds_count{service="product",route="/p"} 60
-shoplab_outbox_pending{service="auth-relay"} 3
+http_server_request_duration_seconds_bucket{service="api",route="/p",le="0.1"} 50 # {trace_id="4bf92f3577b34da6"} 0.042 1.7e9
+http_server_request_duration_seconds_bucket{service="api",route="/p",le="+Inf"} 60
+http_server_request_duration_seconds_count{service="api",route="/p"} 60
+shoplab_outbox_pending{service="worker"} 3
 odd_label{msg="a \"quoted\" {brace}, comma\\",x="y"} 1.5e-3
 no_labels 7
 broken{le="0.1" 1
@@ -286,12 +286,12 @@ broken{le="0.1" 1
     }
 
     const TEXT2: &str = "# TYPE x histogram\n\
-        http_server_request_duration_seconds_bucket{le=\"0.1\",method=\"GET\",route=\"/a\",service=\"p\",status=\"200\"} 50 # {trace_id=\"ab\"} 0.05 1.0\n\
-        http_server_request_duration_seconds_bucket{le=\"0.2\",method=\"GET\",route=\"/a\",service=\"p\",status=\"200\"} 90\n\
-        http_server_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/a\",service=\"p\",status=\"200\"} 100\n\
-        http_server_request_duration_seconds_count{method=\"GET\",route=\"/a\",service=\"p\",status=\"500\"} 4\n\
-        shoplab_cache_requests_total{cache=\"product\",result=\"hit\",service=\"p\"} 7\n\
-        shoplab_outbox_pending{service=\"auth-relay\"} 3\n";
+        http_server_request_duration_seconds_bucket{le=\"0.1\",method=\"GET\",route=\"/a\",service=\"api\",status=\"200\"} 50 # {trace_id=\"ab\"} 0.05 1.0\n\
+        http_server_request_duration_seconds_bucket{le=\"0.2\",method=\"GET\",route=\"/a\",service=\"api\",status=\"200\"} 90\n\
+        http_server_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/a\",service=\"api\",status=\"200\"} 100\n\
+        http_server_request_duration_seconds_count{method=\"GET\",route=\"/a\",service=\"api\",status=\"500\"} 4\n\
+        shoplab_cache_requests_total{cache=\"pages\",result=\"hit\",service=\"api\"} 7\n\
+        shoplab_outbox_pending{service=\"worker\"} 3\n";
 
     #[test]
     fn parses_labels_values_and_skips_exemplars() {

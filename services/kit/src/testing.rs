@@ -3,7 +3,7 @@
 //!
 //! ```ignore
 //! let env = kit::testing::TestEnv::new().await;
-//! let app = product::Application::build(env.config(), "127.0.0.1:0").await?;
+//! let app = my_service::Application::build(env.config(), "127.0.0.1:0").await?;
 //! ```
 //! The database is dropped, the Redis keys deleted and the queues/exchanges handed to
 //! [`TestEnv::delete_amqp_on_drop`] removed when the `TestEnv` is dropped.
@@ -148,7 +148,7 @@ where
 ///
 /// ```ignore
 /// let receiver = kit::testing::OtlpReceiver::start().await;
-/// let guard = kit::telemetry::init_with("product", receiver.otlp());
+/// let guard = kit::telemetry::init_with("my-service", receiver.otlp());
 /// // ... requests ...
 /// guard.shutdown().await;
 /// let spans = receiver.spans();
@@ -241,7 +241,7 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     crate::openmetrics::parse(text).total(name, labels)
 }
 
-/// A service started as its own process (`shoplab product`, ...) on this test's database, names and admin
+/// A service started as its own process (a `shoplab` subcommand) on this test's database, names and admin
 /// token; killed when dropped. Tests of the CLI use it instead of linking the service's internals.
 pub struct ServiceProcess {
     /// Base URL (`http://127.0.0.1:<port>`).

@@ -6,9 +6,14 @@
 
 use clap::Args;
 use kit::Config;
-use kit::config::{Connections, ServiceArgs, addr};
+use kit::config::{Connections, ServiceArgs};
 
 use crate::startup::{self, SERVICE};
+
+/// Default local addresses of this service's processes (docs/architecture.md, "Processes").
+pub mod addr {
+    pub const PRODUCT: &str = "127.0.0.1:8081";
+}
 
 /// Options of `shoplab product`.
 #[derive(Args, Debug, Clone)]

@@ -5,6 +5,8 @@
 //! notification was missed), so reading a flag on the hot path costs no I/O and a flip reaches every
 //! instance in well under a second.
 
+mod chapter;
+mod presets;
 mod registry;
 mod store;
 mod value;
@@ -54,7 +56,7 @@ impl Snapshot {
 pub struct Flags {
     /// The current snapshot, replaced whole on every reload.
     current: Arc<ArcSwap<Snapshot>>,
-    /// Wakes subscribers (e.g. the product service building indexes when a lever turns on).
+    /// Wakes subscribers (e.g. a service building indexes when a lever turns on).
     changes: watch::Receiver<Arc<Snapshot>>,
     /// Stops the listener task when the last handle is dropped.
     _task: Arc<AbortOnDrop>,

@@ -53,39 +53,8 @@ pub struct FlagDef {
     pub description: &'static str,
 }
 
-/// A chapter of the book. The drafts number chapters two ways: `number` is the table of contents'
-/// (Caching Strategies is 6) and the case studies cite one less (they call caching "Chapter 5"), so the
-/// docs name chapters by title and give both numbers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Chapter {
-    pub title: &'static str,
-    /// The table of contents' number.
-    pub number: u8,
-}
-
-impl Chapter {
-    /// The number the case studies cite (one less than the table of contents').
-    pub const fn cited(self) -> u8 {
-        self.number - 1
-    }
-}
-
-impl std::fmt::Display for Chapter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (ch. {}; {} in the case studies)", self.title, self.number, self.cited())
-    }
-}
-
-pub const OBSERVABILITY: Chapter = Chapter { title: "Observability", number: 3 };
-pub const NETWORK: Chapter = Chapter { title: "Network Optimization", number: 5 };
-pub const CACHING: Chapter = Chapter { title: "Caching Strategies", number: 6 };
-pub const DATABASE: Chapter = Chapter { title: "Database and Storage Selection", number: 7 };
-pub const ASYNC: Chapter = Chapter { title: "Asynchronous Processing", number: 8 };
-pub const SCALING: Chapter = Chapter { title: "Compute and Scaling", number: 9 };
-pub const TRAFFIC: Chapter = Chapter { title: "Traffic Management", number: 10 };
-pub const AUTHENTICATION: Chapter = Chapter { title: "Authentication Performance", number: 11 };
-pub const EDGE: Chapter = Chapter { title: "Edge Infrastructure", number: 12 };
-pub const ADVANCED: Chapter = Chapter { title: "Advanced Techniques", number: 13 };
+pub use super::chapter::*;
+pub use super::presets::*;
 
 const fn lever(name: &'static str, case: u8, chapter: Chapter, description: &'static str) -> FlagDef {
     FlagDef { name, kind: Kind::Bool, default: V::B(false), after: Some(V::B(true)), case, chapter, description }
@@ -384,74 +353,9 @@ pub fn steps(case: u8) -> Vec<(&'static str, V)> {
     FLAGS.iter().filter(|f| f.case == case).filter_map(|f| f.after.map(|v| (f.name, v))).collect()
 }
 
-/// The provider knobs of `case3-degraded-provider`: slow (3 s) and flaky (30 % errors).
-pub const DEGRADED_PROVIDER: &[(&str, V)] =
-    &[("emailprovider.mode", V::S("flaky")), ("emailprovider.latency_ms", V::I(3000)), ("emailprovider.error_rate", V::F(0.3))];
-
-/// The provider knobs of `case3-outage-provider`: slow (1 s) for 35 s, then down (hung) for 25 s, every
-/// minute from the moment the provider sees the mode. Long enough down for a 5 s timeout and a 50 % error
-/// rate to open the breaker, short enough for its 30 s recovery window to end on a healed provider.
-pub const OUTAGE_PROVIDER: &[(&str, V)] = &[
-    ("emailprovider.mode", V::S("outage")),
-    ("emailprovider.latency_ms", V::I(1000)),
-    ("emailprovider.down_style", V::S("hang")),
-    ("emailprovider.outage_every_secs", V::I(60)),
-    ("emailprovider.outage_secs", V::I(25)),
-];
-
-/// Names of the presets `shoplab flags preset` accepts.
-pub const PRESETS: &[&str] = &[
-    "case1-before",
-    "case1-after",
-    "case2-before",
-    "case2-after",
-    "case3-before",
-    "case3-after",
-    "case3-degraded-provider",
-    "case3-outage-provider",
-    "case3-healthy-provider",
-    "all-before",
-    "all-after",
-];
-
-/// The flag values a preset sets, or `None` for an unknown preset.
-pub fn preset(name: &str) -> Option<Vec<(&'static str, V)>> {
-    let before = |case: Option<u8>| -> Vec<(&'static str, V)> {
-        FLAGS.iter().filter(|f| f.after.is_some() && case.is_none_or(|c| f.case == c)).map(|f| (f.name, f.default)).collect()
-    };
-    let after = |case: Option<u8>| -> Vec<(&'static str, V)> {
-        FLAGS.iter().filter(|f| case.is_none_or(|c| f.case == c)).filter_map(|f| f.after.map(|v| (f.name, v))).collect()
-    };
-    let healthy = || FLAGS.iter().filter(|f| f.name.starts_with("emailprovider.")).map(|f| (f.name, f.default)).collect();
-    Some(match name {
-        "case1-before" => before(Some(1)),
-        "case1-after" => after(Some(1)),
-        "case2-before" => before(Some(2)),
-        "case2-after" => after(Some(2)),
-        "case3-before" => before(Some(3)),
-        "case3-after" => after(Some(3)),
-        "case3-degraded-provider" => DEGRADED_PROVIDER.to_vec(),
-        "case3-outage-provider" => OUTAGE_PROVIDER.to_vec(),
-        "case3-healthy-provider" => healthy(),
-        "all-before" => FLAGS.iter().map(|f| (f.name, f.default)).collect(),
-        "all-after" => after(None),
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_preset_resolves_and_names_known_flags() {
-        for p in PRESETS {
-            let values = preset(p).unwrap_or_else(|| panic!("preset {p} missing"));
-            assert!(!values.is_empty(), "{p} sets nothing");
-            assert!(values.iter().all(|(n, _)| find(n).is_some()), "{p} names an unknown flag");
-        }
-        assert!(preset("nope").is_none());
-    }
 
     #[test]
     fn case3_steps_follow_the_book_order() {

@@ -79,7 +79,7 @@ pub(crate) async fn list(State(base): State<BaseState>) -> Json<FlagsView> {
 
 /// Sets one flag for every process (Bearer `SHOPLAB_ADMIN_TOKEN`).
 #[utoipa::path(put, path = "/admin/flags/{name}", tag = "admin", request_body = SetFlag,
-    params(("name" = String, Path, description = "flag name, e.g. product.eager_loading")),
+    params(("name" = String, Path, description = "flag name, as listed by GET /admin/flags")),
     responses((status = 200, body = Object), (status = 400, description = "unknown flag or wrong type"), (status = 401)),
     security(("admin_token" = [])))]
 pub(crate) async fn put(

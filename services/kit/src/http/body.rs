@@ -8,7 +8,7 @@
 //! - `DefaultBodyLimit` caps what axum's extractors buffer for a chunked body; the kit's `Json` turns that
 //!   rejection into the same 413 (see `crate::extract`).
 //!
-//! The largest legitimate body is an analytics batch of 1 000 events (about 250 kB), so 1 MiB leaves room
+//! The largest legitimate body is an event batch of 1 000 events (about 250 kB), so 1 MiB leaves room
 //! while keeping a flood of large bodies cheap to refuse.
 
 use axum::Router;

@@ -38,7 +38,7 @@ pub type StatusFn = Arc<dyn Fn() -> BoxFuture<'static, Value> + Send + Sync>;
 /// The state the base routes need; built once at start.
 #[derive(Clone)]
 pub struct BaseState {
-    /// Service name (`product`, `auth`, ...), as in metrics and traces.
+    /// Service name, as in metrics and traces.
     pub service: &'static str,
     pub metrics: Metrics,
     pub flags: Flags,

@@ -1,7 +1,7 @@
 //! The middleware every request passes through: one INFO root span continuing the caller's trace, the
 //! flag values as span attributes, the latency histogram (with a trace-id exemplar) and the number of
 //! SQL statements the request ran — all keyed by the matched route pattern, never the raw path, so
-//! `/products/1` and `/products/2` are one series.
+//! `/items/1` and `/items/2` are one series.
 //!
 //! It runs on every request, so it is written to cost little (docs/performance.md has the profile that
 //! led here): the flag attributes are built once per flag snapshot and shared (reference-counted keys and

@@ -61,7 +61,7 @@ pub(crate) async fn serve(
 }
 
 /// hyper's HTTP/1.1 connection builder with a timer and [`HEADER_READ_TIMEOUT`]: for processes that run
-/// an accept loop of their own (the email provider's outage simulation) and want the same protection.
+/// an accept loop of their own (a simulated dependency's outage) and want the same protection.
 pub fn http1_builder() -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
