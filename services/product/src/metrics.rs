@@ -63,6 +63,12 @@ impl ProductMetrics {
 impl Families for ProductMetrics {
     fn register(r: &mut Registry) -> Self {
         let m = Self { coalesced: Family::default(), body_bytes: Family::default(), revalidations: Family::default() };
+        // at 0 from the start: the 304-share panel reads 0 before the first revalidation, not no data
+        for route in ["/products", "/products/{id}", "/search"] {
+            for result in ["not_modified", "modified"] {
+                drop(m.revalidations.get_or_create(&RevalidationLabels { route, result }));
+            }
+        }
         r.register("shoplab_coalesced_requests", "Requests that shared another request's computation", m.coalesced.clone());
         r.register("shoplab_http_response_body_bytes", "Response body bytes sent, after compression", m.body_bytes.clone());
         r.register(

@@ -73,6 +73,10 @@ impl Hedger {
     /// A client of the provider at `provider_url`, its counter registered in `metrics`.
     pub fn new(provider_url: &str, metrics: &Metrics) -> anyhow::Result<Arc<Self>> {
         let outcomes = Family::<OutcomeLabels, Counter>::default();
+        // every outcome at 0 from the start (a fixed set), so the extra-request panel has data before the first hedge
+        for outcome in ["sent", "won", "cancelled", "budget_exhausted"] {
+            drop(outcomes.get_or_create(&OutcomeLabels { outcome }));
+        }
         metrics.register("shoplab_hedged_requests", "Hedged dependency reads by outcome", outcomes.clone());
         Ok(Arc::new(Self {
             base: format!("{}/sim/inventory/", provider_url.trim_end_matches('/')),

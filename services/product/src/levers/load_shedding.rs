@@ -59,6 +59,10 @@ impl Shedder {
     /// A limiter whose counter is registered in `metrics`.
     pub fn new(metrics: &Metrics) -> Arc<Self> {
         let shed = Family::<ShedLabels, Counter>::default();
+        // at 0 from the start, so the panel shows "nothing shed" rather than no data
+        for route in ["/products", "/products/{id}", "/search"] {
+            drop(shed.get_or_create(&ShedLabels { route: route.to_owned() }));
+        }
         metrics.register("shoplab_load_shed", "Requests refused at once by load shedding", shed.clone());
         Arc::new(Self { slots: Mutex::new((0, Arc::new(Semaphore::new(0)))), waiting: AtomicUsize::new(0), shed })
     }
