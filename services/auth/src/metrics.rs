@@ -53,6 +53,10 @@ impl Families for AuthMetrics {
             breaker_state: Family::default(),
             rate_limited: Family::default(),
         };
+        // every result at 0 from the start (a fixed set): the failures panel reads 0, not no data
+        for result in ["sent", "failed", "retried", "dead_lettered", "short_circuited", "timed_out"] {
+            drop(m.email_send.get_or_create(&ResultLabels { result }));
+        }
         r.register("shoplab_email_send", "Email send attempts by result", m.email_send.clone());
         r.register("shoplab_email_delivery_seconds", "From signup to email accepted by the provider", m.email_delivery.clone());
         r.register(

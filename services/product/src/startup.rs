@@ -56,6 +56,10 @@ pub async fn build_with(config: Config, addr: &str, pool_size: u32, inventory_ur
         local: Default::default(),
     };
     local_cache::spawn_listener(state.local.clone(), config.redis_url.clone(), keys.invalidations());
+    // the local tier's series at 0 from the start (its panels read 0 while the lever is off, not no data)
+    for result in ["hit", "miss"] {
+        drop(state.metrics.cache_requests.get_or_create(&kit::metrics::CacheLabels { cache: "local", result }));
+    }
     composite_indexes::spawn(state.clone());
     cache_warming::spawn(state.clone());
     let base = core.base().with_ready("redis", ready_redis(pool)).with_status(status(state.clone()));
