@@ -226,7 +226,8 @@ async fn resolve_rate(conns: &Conns, args: &CaseArgs) -> anyhow::Result<(Option<
     }
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
+/// `--k6-env KEY=VALUE` (also `shoplab lever`'s).
+pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("'{s}' is not KEY=VALUE")),

@@ -20,7 +20,7 @@ use std::time::Duration;
 use clap::Args;
 use kit::flags;
 
-use crate::compare::{LabArgs, parse_duration};
+use crate::compare::{LabArgs, parse_duration, parse_kv};
 use catalog::Entry;
 
 #[derive(Args, Debug, Clone)]
@@ -59,13 +59,6 @@ pub struct LeverArgs {
     pub k6_env: Vec<(String, String)>,
     #[command(flatten)]
     pub lab: LabArgs,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(format!("'{s}' is not KEY=VALUE")),
-    }
 }
 
 /// Runs `shoplab lever ...`.
